@@ -1,0 +1,272 @@
+"""The probe's life in one process: start-up, ready, fork and exit.
+
+Data enters from ``sitecustomize`` (:func:`start`), from whoever knows the
+application is ready (:func:`mark_ready`: the Lambda handler module once the
+user's handler is loaded, the handler wrapper at the first invocation, or
+:func:`at_exit`), and from the fork hooks. It leaves as the ``init``,
+``imports``, ``fork`` and ``exit`` records (see PROTOCOL.md), sent through the
+one :class:`~.transport.Transport` of the process.
+
+A forked child starts over: new process id, new socket, sequence and drop
+counters from zero, an empty import list (its parent reports the imports made
+before the fork), invocation count from zero (its first invocation is its cold
+start), and no ``init`` record of its own -- it announces itself with a
+``fork`` record naming its parent instead.
+"""
+
+import itertools
+import os
+import sys
+from time import perf_counter_ns, time_ns
+
+from . import imports, runtime
+
+#: A first invocation later than this after ready is a "proactive init":
+#: Lambda initialised the environment ahead of demand.
+PROACTIVE_INIT_AFTER_NS = 10_000_000_000
+
+
+class ProbeState:
+    """Everything the probe knows about the current process."""
+
+    def __init__(self):
+        self.enabled = False
+        self.socket_path = None
+        self.pid = os.getpid()
+        self.exec_unix_us = None
+        self.exec_source = None
+        self.probe_unix_us = None
+        self.probe_perf_ns = None
+        self.probe_init_ns = 0
+        self.modules_before_probe = 0
+        self.gc_at_probe = None
+        self.ready = False
+        self.ready_perf_ns = 0
+        self.ready_unix_us = None
+        self.ready_reason = None
+        self.init_sent = False
+        self.invocations = 0
+        self.transport = None
+        self.profile_ids = itertools.count()
+        self.parent_pid = None
+        self.fork_unix_us = None
+        self.fork_pending = False
+
+
+state = ProbeState()
+
+
+def _disabled_by_env(environ):
+    path = environ.get("PYROMETER_PROBE_SOCKET")
+    if not path:
+        return None
+    if environ.get("PYROMETER_PROBE", "").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    return path
+
+
+def start(started_perf_ns=None, environ=None):
+    """Start measuring: install the import hook and the GC callback. Never raises.
+
+    Called by ``sitecustomize`` as early as the interpreter allows. Does
+    nothing unless ``PYROMETER_PROBE_SOCKET`` names a socket.
+    """
+    try:
+        environ = os.environ if environ is None else environ
+        path = _disabled_by_env(environ)
+        if path is None or state.enabled:
+            return False
+        now = perf_counter_ns()
+        state.probe_perf_ns = started_perf_ns if started_perf_ns is not None else now
+        state.probe_unix_us = time_ns() // 1000 - (now - state.probe_perf_ns) // 1000
+        imports.install()
+        runtime.install_gc_callback()
+        state.enabled = True
+        state.socket_path = path
+        state.pid = os.getpid()
+        state.modules_before_probe = len(sys.modules)
+        state.gc_at_probe = list(runtime.gc_totals)
+        exec_us = environ.get("PYROMETER_EXEC_UNIX_US", "")
+        if exec_us.isdigit():
+            state.exec_unix_us = int(exec_us)
+            state.exec_source = "env"
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+        import atexit  # built in: nothing to find or load
+
+        atexit.register(at_exit)
+        state.probe_init_ns = perf_counter_ns() - state.probe_perf_ns
+        return True
+    except Exception:
+        return False
+
+
+def transport():
+    """The process's transport, created on first use."""
+    sender = state.transport
+    if sender is None:
+        with imports.muted():
+            from .transport import Transport
+        sender = state.transport = Transport(state.socket_path)
+    return sender
+
+
+def send(kind, body, keep=False):
+    """Send one record; a forked child announces itself first. Never raises."""
+    try:
+        sender = state.transport or transport()
+        if state.fork_pending:
+            with imports.muted():
+                from . import wire
+            state.fork_pending = False
+            sender.send(wire.KIND_FORK, wire.fork_body(state.parent_pid, state.fork_unix_us), keep=True)
+        return sender.send(kind, body, keep)
+    except Exception:
+        return False
+
+
+def _process_age_us():
+    """Time since exec from /proc (10 ms resolution), or None."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        start_ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3
+        with open("/proc/uptime", "rb") as uptime:
+            uptime_s = float(uptime.read().split()[0])
+        return int((uptime_s - start_ticks / os.sysconf("SC_CLK_TCK")) * 1e6)
+    except Exception:
+        return None
+
+
+def note_ready(reason):
+    """Remember when the application became ready (first call wins)."""
+    if state.ready:
+        return
+    state.ready_perf_ns = perf_counter_ns()
+    state.ready_unix_us = time_ns() // 1000
+    state.ready_reason = reason
+    state.ready = True
+
+
+def flush_imports(phase, invocation, handler_module=None, keep=False):
+    """Send the completed, unsent import records as one profile.
+
+    Returns ``(profile_id, modules, import_phase_us, handler_index)``, or None
+    when there was nothing to send (always sends for the ``init`` phase).
+    """
+    base, rows = imports.take_completed()
+    if not rows and phase != "init":
+        return None
+    with imports.muted():
+        from . import origin, wire
+    lines = []
+    import_phase_us = 0
+    handler_index = -1
+    classify = origin.classify
+    row_text = wire.import_row
+    for index, parent, self_us, cumulative_us, name, error in rows:
+        if parent == -1:
+            import_phase_us += cumulative_us
+            if name == handler_module:
+                handler_index = index
+        lines.append(row_text(index, parent, self_us, cumulative_us, classify(name), error, name))
+    profile_id = next(state.profile_ids)
+    for body in wire.import_bodies(profile_id, base, lines, phase, invocation):
+        send(wire.KIND_IMPORTS, body, keep)
+    return profile_id, len(rows), import_phase_us, handler_index
+
+
+def send_init(handler=None, handler_module=None, handler_load_ns=None, error=None):
+    """Send the import profile so far and the ``init`` record, once per process."""
+    if not state.enabled or state.init_sent:
+        return
+    with imports.muted():
+        from . import wire
+    state.init_sent = True
+    note_ready("explicit")
+    runtime.prepare()
+    profile_id, modules, import_phase_us, handler_index = flush_imports(
+        "init", 0, handler_module=handler_module, keep=True
+    )
+    exec_unix_us = state.exec_unix_us
+    exec_source = state.exec_source
+    if exec_unix_us is None:
+        age = _process_age_us()
+        if age is not None:
+            exec_unix_us = time_ns() // 1000 - age
+            exec_source = "proc"
+    collections, pause_us = runtime.gc_summary(state.gc_at_probe)
+    body = wire.init_body(
+        python="%s-%d.%d.%d" % ((sys.implementation.name,) + tuple(sys.version_info[:3])),
+        exec_unix_us=exec_unix_us,
+        exec_source=exec_source,
+        probe_unix_us=state.probe_unix_us,
+        ready_unix_us=state.ready_unix_us,
+        ready_reason=state.ready_reason,
+        probe_init_us=state.probe_init_ns // 1000,
+        modules_before_probe=state.modules_before_probe,
+        modules_at_ready=len(sys.modules),
+        import_phase_us=import_phase_us,
+        handler_load_us=None if handler_load_ns is None else handler_load_ns // 1000,
+        handler=handler,
+        handler_index=handler_index,
+        error=error,
+        profile_id=profile_id,
+        profile_modules=modules,
+        gc_collections=collections,
+        gc_pause_us=pause_us,
+    )
+    send(wire.KIND_INIT, body, keep=True)
+
+
+def mark_ready(reason="explicit", **init):
+    """The application is ready: record the time and send the init records. Never raises."""
+    try:
+        note_ready(reason)
+        send_init(**init)
+    except Exception:
+        pass
+
+
+def _after_fork_in_child():
+    try:
+        if not state.enabled:
+            return
+        state.parent_pid = state.pid
+        state.pid = os.getpid()
+        state.fork_unix_us = time_ns() // 1000
+        state.fork_pending = True
+        imports.forget_all()
+        runtime.after_fork_in_child()
+        sender = state.transport
+        state.transport = None
+        if sender is not None:
+            sender.close()
+        state.invocations = 0
+        state.init_sent = True
+        state.ready = True
+        state.ready_perf_ns = perf_counter_ns()
+        state.ready_unix_us = state.fork_unix_us
+        state.ready_reason = "fork"
+    except Exception:
+        pass
+
+
+def at_exit():
+    """Send what is left: the init records if never sent, late imports, then ``exit``."""
+    try:
+        if not state.enabled or state.pid != os.getpid():
+            return
+        with imports.muted():
+            from . import wire
+        if not state.init_sent:
+            note_ready("exit")
+            send_init()
+        else:
+            flush_imports("exit", state.invocations)
+        sender = transport()
+        sender.flush_kept()
+        unsent = sender.discard_kept()
+        send(wire.KIND_EXIT, wire.exit_body(state.invocations, time_ns() // 1000, unsent))
+    except Exception:
+        pass

@@ -1,0 +1,246 @@
+"""Runtime metrics: what the interpreter and the process cost, read cheaply.
+
+Data enters from three places and leaves as plain numbers the handler wrapper
+puts in each ``invoke`` record:
+
+* garbage collection, through a ``gc.callbacks`` hook installed at start-up:
+  collections, pause time (``perf_counter_ns`` between the ``start`` and
+  ``stop`` phases), objects collected and uncollectable, per generation, as
+  running totals in :data:`gc_totals` (a record reports the difference);
+* the process: resident set size from ``/proc/self/statm`` through a file
+  descriptor kept open (one ``pread``, about 1 µs; reopened in a forked child,
+  where ``/proc/self`` would still name the parent), CPU user/system time and
+  peak RSS from ``getrusage`` (microsecond resolution, unlike ``os.times``);
+* the interpreter: ``sys.getallocatedblocks()``, ``len(sys.modules)`` and the
+  number of Python threads (``_thread._count()`` plus the main thread);
+* asyncio: an event-loop monitor (:class:`LoopMonitor`) on each loop the probe
+  sees running; it wakes every ``PYROMETER_LOOP_INTERVAL_MS`` (default 100),
+  measures how late it woke (the loop's lag) and counts pending tasks.
+"""
+
+import gc
+import os
+import sys
+import _thread
+from time import perf_counter_ns
+
+from . import imports as _imports
+
+#: Per generation g (0..2): ``[4g]`` collections, ``[4g+1]`` pause ns,
+#: ``[4g+2]`` objects collected, ``[4g+3]`` uncollectable; running totals.
+gc_totals = [0] * 12
+_gc_started_ns = [0]
+
+
+def _on_gc(phase, info):
+    try:
+        if phase == "start":
+            _gc_started_ns[0] = perf_counter_ns()
+            return
+        pause = perf_counter_ns() - _gc_started_ns[0]
+        generation = info.get("generation", 0)
+        if generation > 2:
+            generation = 2
+        elif generation < 0:
+            generation = 0
+        base = generation * 4
+        totals = gc_totals
+        totals[base] += 1
+        totals[base + 1] += pause
+        totals[base + 2] += info.get("collected", 0)
+        totals[base + 3] += info.get("uncollectable", 0)
+    except Exception:
+        pass
+
+
+def install_gc_callback():
+    """Start counting collections. Idempotent."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+
+
+def uninstall_gc_callback():
+    """Stop counting collections (used by tests)."""
+    try:
+        gc.callbacks.remove(_on_gc)
+    except ValueError:
+        pass
+
+
+def gc_summary(since=None):
+    """(collections, pause µs) over all generations, since a snapshot or ever."""
+    totals = gc_totals
+    if since is not None:
+        totals = [now - then for now, then in zip(totals, since)]
+    return totals[0] + totals[4] + totals[8], (totals[1] + totals[5] + totals[9]) // 1000
+
+
+_statm_fd = None
+_statm_failed = False
+_PAGE_BYTES = 4096
+try:
+    _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+except (AttributeError, ValueError, OSError):
+    pass
+
+
+def rss_bytes():
+    """Resident set size in bytes, or None where ``/proc`` is unavailable."""
+    global _statm_fd, _statm_failed
+    fd = _statm_fd
+    if fd is None:
+        if _statm_failed:
+            return None
+        try:
+            fd = _statm_fd = os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            _statm_failed = True
+            return None
+    try:
+        return int(os.pread(fd, 96, 0).split(None, 2)[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_getrusage = None
+_rusage_loaded = False
+
+
+def _load_rusage():
+    global _getrusage, _rusage_loaded
+    _rusage_loaded = True
+    with _imports.muted():
+        try:
+            import resource
+
+            _getrusage = resource.getrusage
+        except ImportError:
+            _getrusage = None
+
+
+def prepare():
+    """Load what the per-invocation path needs, outside any invocation (at ready)."""
+    if not _rusage_loaded:
+        _load_rusage()
+
+
+def cpu_and_peak():
+    """(user µs, system µs, peak RSS bytes) of the process, or Nones."""
+    if not _rusage_loaded:
+        _load_rusage()
+    getrusage = _getrusage
+    if getrusage is None:
+        return None, None, None
+    try:
+        usage = getrusage(0)
+    except OSError:
+        return None, None, None
+    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return int(usage.ru_utime * 1e6), int(usage.ru_stime * 1e6), peak
+
+
+def python_threads():
+    """Threads running Python code: those started by ``_thread``/``threading`` plus the main one."""
+    try:
+        return _thread._count() + 1
+    except Exception:
+        return 1
+
+
+def after_fork_in_child():
+    """Reopen what names this process: ``/proc/self`` resolved to the parent when opened."""
+    global _statm_fd, _statm_failed
+    fd = _statm_fd
+    _statm_fd = None
+    _statm_failed = False
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _loops.clear()
+
+
+# asyncio -----------------------------------------------------------------
+
+#: Seconds between two wake-ups of a loop monitor.
+LOOP_INTERVAL_S = 0.1
+try:
+    LOOP_INTERVAL_S = max(0.001, float(os.environ.get("PYROMETER_LOOP_INTERVAL_MS", "100")) / 1000.0)
+except ValueError:
+    pass
+
+_loops = {}  # id(loop) -> LoopMonitor
+
+
+class LoopMonitor:
+    """Measures one asyncio event loop's lag and pending tasks between records."""
+
+    __slots__ = ("loop", "max_lag_ns", "pending_tasks", "_due", "_handle", "_all_tasks")
+
+    def __init__(self, loop, all_tasks):
+        self.loop = loop
+        self.max_lag_ns = 0
+        self.pending_tasks = None
+        self._all_tasks = all_tasks
+        self._due = 0.0
+        self._handle = None
+        self._schedule()
+
+    def _schedule(self):
+        loop = self.loop
+        self._due = loop.time() + LOOP_INTERVAL_S
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def _tick(self):
+        try:
+            loop = self.loop
+            lag_ns = int((loop.time() - self._due) * 1e9)
+            if lag_ns > self.max_lag_ns:
+                self.max_lag_ns = lag_ns
+            try:
+                self.pending_tasks = len(self._all_tasks(loop))
+            except Exception:
+                self.pending_tasks = None
+            if not loop.is_closed():
+                self._schedule()
+        except Exception:
+            pass
+
+    def take(self):
+        """(max lag µs since the last take, pending tasks at the last wake-up)."""
+        lag = self.max_lag_ns
+        self.max_lag_ns = 0
+        return lag // 1000, self.pending_tasks
+
+    def stop(self):
+        """Cancel the next wake-up."""
+        handle = self._handle
+        if handle is not None:
+            handle.cancel()
+
+
+def running_loop_monitor(loop=None):
+    """The monitor of ``loop`` (default: the loop running on this thread), started if new.
+
+    Returns None when no loop runs. Cheap when ``asyncio`` was never imported:
+    one dictionary lookup.
+    """
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        if loop is None:
+            loop = asyncio.events._get_running_loop()
+            if loop is None:
+                return None
+        monitor = _loops.get(id(loop))
+        if monitor is not None and monitor.loop is loop:
+            return monitor
+        for key, other in list(_loops.items()):
+            if other.loop.is_closed():
+                del _loops[key]
+        monitor = _loops[id(loop)] = LoopMonitor(loop, asyncio.all_tasks)
+        return monitor
+    except Exception:
+        return None

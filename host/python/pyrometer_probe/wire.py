@@ -1,0 +1,181 @@
+"""Wire format v1: how the probe's records become datagram text (see PROTOCOL.md).
+
+Data enters as plain Python values from the other modules and leaves as the
+``str`` body of one datagram (the transport adds the header line). Every body
+is one or more lines of TAB-separated fields, each line ending in ``\\n``; an
+absent value is ``-``. Free text (module names, exception types, request ids,
+the handler) is cleaned so it can never contain a separator.
+"""
+
+#: First field of every header line.
+MAGIC = "pyrometer-probe"
+#: Wire format version; the decoder rejects any other.
+VERSION = 1
+#: Largest datagram the probe sends and the decoder accepts, in bytes.
+MAX_DATAGRAM_BYTES = 8192
+#: Room kept for the header line when packing import rows into chunks.
+HEADER_RESERVE_BYTES = 128
+#: Longest free-text field; longer text is cut (a module name is never this long).
+MAX_TEXT_CHARS = 512
+
+KIND_INIT = "init"
+KIND_IMPORTS = "imports"
+KIND_INVOKE = "invoke"
+KIND_FORK = "fork"
+KIND_EXIT = "exit"
+
+_TRANSLATE = {ord("\t"): " ", ord("\n"): " ", ord("\r"): " "}
+
+
+def text(value):
+    """A free-text field: ``-`` when absent or empty, separators replaced, length capped."""
+    if value is None:
+        return "-"
+    value = str(value)
+    if not value:
+        return "-"
+    if len(value) > MAX_TEXT_CHARS:
+        value = value[:MAX_TEXT_CHARS]
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.translate(_TRANSLATE)
+    return value
+
+
+def number(value):
+    """An integer field: ``-`` when absent."""
+    if value is None:
+        return "-"
+    return str(int(value))
+
+
+def header(kind, pid, seq, dropped):
+    """The header line: magic, version, kind, pid, sequence number, drops so far."""
+    return f"{MAGIC}\t{VERSION}\t{kind}\t{pid}\t{seq}\t{dropped}\n"
+
+
+def init_body(
+    python,
+    exec_unix_us,
+    exec_source,
+    probe_unix_us,
+    ready_unix_us,
+    ready_reason,
+    probe_init_us,
+    modules_before_probe,
+    modules_at_ready,
+    import_phase_us,
+    handler_load_us,
+    handler,
+    handler_index,
+    error,
+    profile_id,
+    profile_modules,
+    gc_collections,
+    gc_pause_us,
+):
+    """Body of the ``init`` record: from interpreter start to a ready handler."""
+    return "\t".join(
+        (
+            text(python),
+            number(exec_unix_us),
+            text(exec_source),
+            number(probe_unix_us),
+            number(ready_unix_us),
+            text(ready_reason),
+            number(probe_init_us),
+            number(modules_before_probe),
+            number(modules_at_ready),
+            number(import_phase_us),
+            number(handler_load_us),
+            text(handler),
+            number(handler_index),
+            text(error),
+            number(profile_id),
+            number(profile_modules),
+            number(gc_collections),
+            number(gc_pause_us),
+        )
+    ) + "\n"
+
+
+def import_row(index, parent, self_us, cumulative_us, origin, error, name):
+    """One module of an import profile."""
+    return f"{index}\t{parent}\t{self_us}\t{cumulative_us}\t{origin}\t{text(error)}\t{text(name)}\n"
+
+
+def import_bodies(profile_id, base, rows, phase, invocation):
+    """Bodies of the ``imports`` chunks carrying one profile (always at least one chunk).
+
+    ``rows`` are ``import_row`` lines. Each chunk starts with
+    ``profile_id, chunk_index, chunk_count, base_index, rows_total, rows_in_chunk,
+    phase, invocation`` and stays under ``MAX_DATAGRAM_BYTES`` with the header.
+    """
+    budget = MAX_DATAGRAM_BYTES - HEADER_RESERVE_BYTES - 96  # 96: this chunk line
+    chunks = []
+    current = []
+    size = 0
+    for row in rows:
+        length = len(row.encode("utf-8", "replace"))
+        if current and size + length > budget:
+            chunks.append(current)
+            current = []
+            size = 0
+        current.append(row)
+        size += length
+    chunks.append(current)
+    count = len(chunks)
+    total = len(rows)
+    phase = text(phase)
+    return [
+        f"{profile_id}\t{i}\t{count}\t{base}\t{total}\t{len(chunk)}\t{phase}\t{number(invocation)}\n"
+        + "".join(chunk)
+        for i, chunk in enumerate(chunks)
+    ]
+
+
+def invoke_body(
+    request_id,
+    number_in_process,
+    cold_start,
+    proactive_init,
+    start_unix_us,
+    duration_ns,
+    error,
+    gc,
+    allocated_blocks,
+    modules,
+    threads,
+    rss_bytes,
+    max_rss_bytes,
+    cpu_user_us,
+    cpu_system_us,
+    loop_lag_max_us,
+    loop_pending_tasks,
+    imports,
+    probe_ns,
+):
+    """Body of the ``invoke`` record, one per handler call.
+
+    ``gc`` holds, per generation 0..2, collections, pause ns, objects
+    collected and uncollectable (12 numbers); ``error`` is the exception type
+    or None.
+    """
+    return (
+        f"{text(request_id)}\t{number_in_process}\t{1 if cold_start else 0}\t{1 if proactive_init else 0}"
+        f"\t{start_unix_us}\t{duration_ns}\t{'ok' if error is None else 'error'}\t{text(error)}"
+        f"\t{gc[0]}\t{gc[1]}\t{gc[2]}\t{gc[3]}\t{gc[4]}\t{gc[5]}\t{gc[6]}\t{gc[7]}"
+        f"\t{gc[8]}\t{gc[9]}\t{gc[10]}\t{gc[11]}"
+        f"\t{allocated_blocks}\t{modules}\t{threads}\t{number(rss_bytes)}\t{number(max_rss_bytes)}"
+        f"\t{number(cpu_user_us)}\t{number(cpu_system_us)}\t{number(loop_lag_max_us)}"
+        f"\t{number(loop_pending_tasks)}\t{imports}\t{probe_ns}\n"
+    )
+
+
+def fork_body(parent_pid, fork_unix_us):
+    """Body of the ``fork`` record, sent first by a forked child."""
+    return f"{number(parent_pid)}\t{number(fork_unix_us)}\n"
+
+
+def exit_body(invocations, exit_unix_us, unsent):
+    """Body of the ``exit`` record, the last a process sends."""
+    return f"{number(invocations)}\t{number(exit_unix_us)}\t{number(unsent)}\n"

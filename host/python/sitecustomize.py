@@ -1,0 +1,66 @@
+"""Starts pyrometer's probe at interpreter start, then the next ``sitecustomize``.
+
+``site`` imports the first ``sitecustomize`` on ``sys.path``; this directory
+comes first because it is on ``PYTHONPATH``. After starting the probe (see
+``pyrometer_probe/process.py``) it loads the ``sitecustomize`` that would have
+run without it, if any, from the rest of ``sys.path`` -- timed in the import
+profile like any import -- and lets that module's errors reach ``site``, which
+reports them as it always does.
+"""
+
+
+def _start_probe():
+    from time import perf_counter_ns
+
+    started = perf_counter_ns()
+    try:
+        from pyrometer_probe import process
+
+        process.start(started)
+    except Exception:  # the probe must never stop the interpreter from starting
+        pass
+
+
+def _chain():
+    import os
+    import sys
+
+    import _frozen_importlib
+    import _frozen_importlib_external
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    search = []
+    for entry in sys.path:
+        try:
+            if os.path.abspath(entry or os.curdir) == here:
+                continue
+        except (TypeError, ValueError):
+            continue
+        search.append(entry)
+    spec = _frozen_importlib_external.PathFinder.find_spec("sitecustomize", search)
+    if spec is None:
+        return
+    this = sys.modules.get("sitecustomize")
+
+    def load():
+        try:
+            return _frozen_importlib._load(spec)
+        except BaseException:
+            if this is not None:
+                sys.modules["sitecustomize"] = this
+            raise
+
+    try:
+        from pyrometer_probe import imports
+    except Exception:
+        load()
+        return
+    imports.timed_load("sitecustomize", load)
+
+
+_start_probe()
+del _start_probe
+try:
+    _chain()
+finally:
+    del _chain

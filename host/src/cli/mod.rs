@@ -1,0 +1,52 @@
+//! Argument parsing and dispatch for the `pyrometer` command.
+
+mod plugin;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// See why a Python function is slow to start and slow to run.
+#[derive(Debug, Parser)]
+#[command(name = "pyrometer", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write, check and run WebAssembly analysis plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+/// Runs the parsed command.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plugin(cmd) => plugin::run(cmd),
+    }
+}
+
+/// Logs go to stderr; `PYROMETER_LOG` takes a tracing filter (default `info`).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PYROMETER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// An error chain as one line: `outer: inner: root`, duplicates removed.
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

@@ -1,0 +1,9 @@
+//! pyrometer: see why a Python function is slow to start and slow to run.
+//!
+//! The crate is the whole pipeline as a library — **sources → collector →
+//! plugins → export** — plus the `pyrometer` CLI (`src/main.rs`), which stays a
+//! thin layer over it. [`model`] is the vocabulary every stage speaks.
+
+pub mod export;
+pub mod model;
+pub mod plugins;

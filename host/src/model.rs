@@ -1,0 +1,198 @@
+//! What flows through pyrometer: the records every stage speaks.
+//!
+//! Sources produce [`Invocation`]s, [`InitReport`]s and [`ImportProfile`]s, the
+//! collector joins them into a [`Batch`], plugins turn a batch into
+//! [`PluginOutput`] (metrics and [`Finding`]s), and exporters publish the result.
+//! Every type here is plain data with a stable JSON form (serde), which is also
+//! the input format of `pyrometer plugin run --input batch.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// The function being measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FunctionInfo {
+    /// Function name (`AWS_LAMBDA_FUNCTION_NAME`, or the command outside Lambda).
+    pub name: String,
+    /// Function version (`$LATEST`, a number, or a build id).
+    pub version: String,
+    /// Runtime identifier, such as `python3.12`.
+    pub runtime: String,
+    /// Configured memory in MB (0 when unknown).
+    pub memory_size_mb: u32,
+}
+
+/// How one invocation ended (Lambda's `runtimeDone` status vocabulary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// The handler returned a result.
+    #[default]
+    Success,
+    /// The handler raised, or the runtime posted an error response.
+    Error,
+    /// The invocation ran past its timeout.
+    Timeout,
+    /// The runtime ran out of memory.
+    OutOfMemory,
+    /// The runtime crashed or otherwise failed.
+    Failure,
+}
+
+/// One invocation, joined from telemetry, the probe and procfs by request id.
+///
+/// A figure that was not measured is `None`; it crosses into plugins as NaN.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Invocation {
+    /// The Lambda request id (or a generated id outside Lambda). Never a label.
+    pub request_id: String,
+    /// Start time, milliseconds since the Unix epoch.
+    pub start_unix_ms: f64,
+    /// True for the first invocation of an execution environment.
+    pub cold_start: bool,
+    /// How it ended.
+    pub status: Status,
+    /// Handler duration, milliseconds.
+    pub duration_ms: f64,
+    /// Billed duration from `platform.report`, milliseconds.
+    pub billed_duration_ms: Option<f64>,
+    /// Init duration for a cold start, milliseconds.
+    pub init_duration_ms: Option<f64>,
+    /// Lambda's `maxMemoryUsedMB`.
+    pub max_memory_used_mb: Option<f64>,
+    /// Configured memory, MB.
+    pub memory_size_mb: Option<f64>,
+    /// Runtime process RSS at the end of the invocation, bytes.
+    pub rss_bytes: Option<f64>,
+    /// User CPU time during the invocation, milliseconds.
+    pub cpu_user_ms: Option<f64>,
+    /// System CPU time during the invocation, milliseconds.
+    pub cpu_system_ms: Option<f64>,
+    /// Garbage collections during the invocation (all generations).
+    pub gc_collections: u32,
+    /// Total GC pause during the invocation, milliseconds.
+    pub gc_pause_ms: Option<f64>,
+    /// `sys.getallocatedblocks()` at the end of the invocation.
+    pub allocated_blocks: Option<f64>,
+    /// report − runtimeDone, milliseconds.
+    pub post_runtime_ms: Option<f64>,
+}
+
+/// Where an imported module's code came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Compiled into the interpreter, or frozen.
+    Builtin,
+    /// The standard library.
+    #[default]
+    Stdlib,
+    /// A third-party package from site-packages.
+    SitePackages,
+    /// A Lambda layer (under `/opt`).
+    Layer,
+    /// The function's own code.
+    FunctionCode,
+}
+
+/// One module in an import profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportedModule {
+    /// Dotted module name.
+    pub module: String,
+    /// Index (into [`ImportProfile::modules`]) of the importing module; `None` at top level.
+    pub parent: Option<usize>,
+    /// Time in this module alone (find + load + exec, minus children), µs.
+    pub self_us: u64,
+    /// Time in this module and everything it imported, µs.
+    pub cumulative_us: u64,
+    /// Where the module came from.
+    pub origin: Origin,
+    /// The exception type, if the import failed.
+    pub error: Option<String>,
+}
+
+/// The import tree of one cold start, modules in the order their imports began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportProfile {
+    /// The modules; parents always precede their children.
+    pub modules: Vec<ImportedModule>,
+}
+
+/// The unit of work for plugins: invocations collected since the last flush.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Batch {
+    /// The function the invocations belong to.
+    pub function: FunctionInfo,
+    /// The invocations, oldest first.
+    pub invocations: Vec<Invocation>,
+    /// The import profile of the cold start in this batch, if any.
+    pub imports: Option<ImportProfile>,
+}
+
+/// How urgent a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Needs attention.
+    Warning,
+    /// Breaks a budget or objective.
+    Critical,
+}
+
+/// A conclusion drawn from a batch, by a plugin or by the host about a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The plugin that produced it.
+    pub plugin: String,
+    /// Stable rule identifier (`slow-import`).
+    pub rule: String,
+    /// How urgent it is.
+    pub severity: Severity,
+    /// One sentence for a human.
+    pub message: String,
+    /// Bounded-cardinality labels.
+    pub labels: Vec<(String, String)>,
+}
+
+/// How a plugin metric's value is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricKind {
+    /// Add the value to a total.
+    Counter,
+    /// Replace the previous value.
+    Gauge,
+    /// Record one observation.
+    Histogram,
+}
+
+/// One metric sample produced by a plugin, validated by the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginMetric {
+    /// Prometheus metric name.
+    pub name: String,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// HELP text.
+    pub help: String,
+    /// Label pairs.
+    pub labels: Vec<(String, String)>,
+    /// Increment, value or observation.
+    pub value: f64,
+}
+
+/// What one plugin returned for one batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginOutput {
+    /// Validated metrics.
+    pub metrics: Vec<PluginMetric>,
+    /// Findings.
+    pub findings: Vec<Finding>,
+}

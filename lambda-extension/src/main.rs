@@ -1,0 +1,3 @@
+//! `pyrometer-extension`: the AWS Lambda external extension (the lifecycle loop lands with its issue).
+
+fn main() {}

@@ -1,0 +1,62 @@
+//! Shared helpers of the end-to-end tests: where the built guests are, and
+//! how to read the fixture cases under `tests/data/`.
+
+use std::path::PathBuf;
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// The `.wasm` of guest `name` (a first-party plugin or a hostile test guest).
+///
+/// # Panics
+/// If no guest of that name was built: the message lists those that were.
+pub fn guest(name: &str) -> PathBuf {
+    GUESTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| PathBuf::from(p))
+        .unwrap_or_else(|| {
+            let known: Vec<_> = GUESTS.iter().map(|(n, _)| *n).collect();
+            panic!("no guest named {name}; built: {known:?}")
+        })
+}
+
+/// The `tests/data` folder.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// The `pyrometer` binary built beside this test (`target/<profile>/pyrometer`).
+///
+/// # Panics
+/// If it has not been built; the message gives the command.
+pub fn pyrometer_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/pyrometer
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("pyrometer"))
+        .expect("test executable lives in target/<profile>/deps");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --release -p pyrometer`",
+        bin.display()
+    );
+    bin
+}
+
+/// Renders what `f` recorded through the `metrics` facade, in Prometheus text.
+pub fn recorded_metrics<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let value = metrics::with_local_recorder(&recorder, f);
+    (value, handle.render())
+}
+
+/// The value of the first sample in `text` whose line starts with `series`
+/// (a metric name with its labels in exposition order), if any.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}

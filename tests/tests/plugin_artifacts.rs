@@ -1,0 +1,161 @@
+//! Loading plugins from files: `.wasm` and `.cwasm`, and every way a file can
+//! be wrong — each must give a clear error, never a crash. Also drives the
+//! `pyrometer plugin` CLI the way a plugin author would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pyrometer::model::Batch;
+use pyrometer::plugins::{LoadError, PluginSet, PluginSpec, artifact};
+use pyrometer_tests::{guest, pyrometer_bin};
+
+fn precompiled(dir: &Path, name: &str) -> std::path::PathBuf {
+    let set = PluginSet::new().expect("engine");
+    let bytes = artifact::precompile(set.engine(), &guest(name)).expect("precompile");
+    let path = dir.join(format!("{name}.cwasm"));
+    std::fs::write(&path, bytes).expect("write cwasm");
+    path
+}
+
+fn load_error(path: &Path) -> LoadError {
+    let mut set = PluginSet::new().expect("engine");
+    match set.add(&PluginSpec::new(path)) {
+        Ok(()) => panic!("{} loaded", path.display()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn cwasm_loads_and_behaves_like_the_wasm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwasm = precompiled(dir.path(), "echo");
+    let batch: Batch = serde_json::from_str(r#"{"function":{"name":"f"},"invocations":[{"duration_ms":2.5}]}"#).expect("batch");
+    let mut outputs = Vec::new();
+    for path in [guest("echo"), cwasm] {
+        let mut set = PluginSet::new().expect("engine");
+        set.add(&PluginSpec::new(&path)).expect("load");
+        outputs.push(set.run(&batch).output);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert!(!outputs[0].metrics.is_empty());
+}
+
+#[test]
+fn corrupt_and_mismatched_cwasm_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = std::fs::read(precompiled(dir.path(), "echo")).expect("read");
+
+    let truncated = dir.path().join("truncated.cwasm");
+    std::fs::write(&truncated, &good[..good.len() / 3]).expect("write");
+    let err = load_error(&truncated);
+    assert!(matches!(err, LoadError::Precompiled { .. } | LoadError::NotWasm { .. }), "{err}");
+
+    // Another wasmtime's artifact: the version stamp differs.
+    let version = env_version_stamp(&good);
+    let mut foreign = good.clone();
+    let at = find(&foreign, version.as_bytes()).expect("version stamp present");
+    foreign[at] = if foreign[at] == b'9' { b'1' } else { b'9' };
+    let foreign_path = dir.path().join("foreign.cwasm");
+    std::fs::write(&foreign_path, &foreign).expect("write");
+    let err = load_error(&foreign_path);
+    assert!(matches!(err, LoadError::Precompiled { .. }), "{err}");
+    assert!(err.to_string().contains("pyrometer plugin compile"), "the error says how to fix it: {err}");
+}
+
+/// The wasmtime version string embedded in every artifact.
+fn env_version_stamp(bytes: &[u8]) -> String {
+    for candidate in ["48.0.8"] {
+        if find(bytes, candidate.as_bytes()).is_some() {
+            return candidate.to_owned();
+        }
+    }
+    panic!("no known wasmtime version stamp in the artifact");
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn non_components_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "hello").expect("write");
+    assert!(matches!(load_error(&text), LoadError::NotWasm { .. }));
+
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, wasmtime::wat::parse_str("(module)").expect("wat")).expect("write");
+    let err = load_error(&core);
+    assert!(matches!(err, LoadError::NotAComponent { .. }), "{err}");
+    assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
+
+    let empty_component = dir.path().join("empty.wasm");
+    std::fs::write(&empty_component, wasmtime::wat::parse_str("(component)").expect("wat")).expect("write");
+    assert!(matches!(load_error(&empty_component), LoadError::World { .. }));
+
+    assert!(matches!(load_error(&dir.path().join("missing.wasm")), LoadError::Read { .. }));
+}
+
+fn pyrometer(args: &[&str]) -> Output {
+    Command::new(pyrometer_bin()).args(args).output().expect("run pyrometer")
+}
+
+fn assert_one_line_failure(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must fail: {stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("pyrometer:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {stderr}");
+    assert!(lines[0].contains(needle), "{stderr}");
+}
+
+#[test]
+fn cli_check_run_and_compile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let echo = guest("echo");
+    let echo = echo.to_str().expect("utf8 path");
+
+    let out = pyrometer(&["plugin", "check", echo]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("func analyze") && stdout.contains("func configure"), "{stdout}");
+    assert!(stdout.contains("pyrometer:plugin/host"), "{stdout}");
+
+    let batch = dir.path().join("batch.json");
+    std::fs::write(&batch, r#"[{"function":{"name":"a"},"invocations":[{"duration_ms":1}]},{"function":{"name":"b"}}]"#).expect("write");
+    let out = pyrometer(&["plugin", "run", echo, "--input", batch.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(printed.as_array().map(Vec::len), Some(2), "one output per batch");
+
+    let cwasm = dir.path().join("echo.cwasm");
+    let out = pyrometer(&["plugin", "compile", echo, "-o", cwasm.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pyrometer(&["plugin", "check", cwasm.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn cli_bad_inputs_give_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let echo = guest("echo");
+    let echo = echo.to_str().expect("utf8 path");
+    let bad_json = dir.path().join("bad.json");
+    std::fs::write(&bad_json, "{not json").expect("write");
+    assert_one_line_failure(&pyrometer(&["plugin", "run", echo, "--input", bad_json.to_str().expect("utf8")]), "is not valid JSON");
+
+    let wrong_shape = dir.path().join("wrong.json");
+    std::fs::write(&wrong_shape, r#"{"invocations":[{"duration_ms":"slow"}]}"#).expect("write");
+    assert_one_line_failure(&pyrometer(&["plugin", "run", echo, "--input", wrong_shape.to_str().expect("utf8")]), "not a valid batch");
+
+    let not_wasm = dir.path().join("x.wasm");
+    std::fs::write(&not_wasm, "text").expect("write");
+    assert_one_line_failure(&pyrometer(&["plugin", "check", not_wasm.to_str().expect("utf8")]), "not a WebAssembly file");
+
+    let net = guest("net-client");
+    assert_one_line_failure(&pyrometer(&["plugin", "check", net.to_str().expect("utf8")]), "does not grant");
+
+    let cwasm = dir.path().join("again.cwasm");
+    let out = pyrometer(&["plugin", "compile", echo, "-o", cwasm.to_str().expect("utf8")]);
+    assert!(out.status.success());
+    assert_one_line_failure(&pyrometer(&["plugin", "compile", cwasm.to_str().expect("utf8"), "-o", "/dev/null"]), "already precompiled");
+}
