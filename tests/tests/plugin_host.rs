@@ -73,7 +73,7 @@ fn memory_bomb_is_capped() {
         assert_eq!(only_failure(&mut set, &batch("f", 1)), FailureKind::Memory);
     });
     assert_eq!(
-        sample(&text, r#"pyrometer_plugin_failures_total{plugin="memory-bomb",kind="memory"}"#),
+        sample(&text, r#"pyrometer_plugin_failures_total{plugin="memory_bomb",kind="memory"}"#),
         Some(2.0),
         "{text}"
     );
@@ -187,8 +187,8 @@ fn breaker_opens_after_consecutive_failures_and_says_so() {
     let opened: Vec<_> = reports.iter().map(|r| r.output.findings.iter().any(|f| f.rule == "plugin-disabled")).collect();
     assert_eq!(opened, [false, false, true, false, false], "one finding, when the breaker opens");
     assert!(set.plugins()[0].is_disabled());
-    assert_eq!(sample(&text, r#"pyrometer_plugin_disabled{plugin="spin-forever"}"#), Some(1.0), "{text}");
-    assert_eq!(sample(&text, r#"pyrometer_plugin_failures_total{plugin="spin-forever",kind="disabled"}"#), Some(2.0));
+    assert_eq!(sample(&text, r#"pyrometer_plugin_disabled{plugin="spin_forever"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, r#"pyrometer_plugin_failures_total{plugin="spin_forever",kind="disabled"}"#), Some(2.0));
 }
 
 #[test]

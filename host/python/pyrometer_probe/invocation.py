@@ -71,6 +71,9 @@ def end(token, request_id, exc):
         proactive = cold and started - state.ready_perf_ns > process.PROACTIVE_INIT_AFTER_NS
         error = None if exc is None else _imports._error_name(exc)
         late_imports = _imports.pending_count()
+        rss = runtime.rss_bytes()
+        if peak is not None and rss is not None and rss > peak:
+            peak = rss  # getrusage was read first; the peak is at least what is resident now
         body = wire.invoke_body(
             request_id,
             number,
@@ -83,7 +86,7 @@ def end(token, request_id, exc):
             sys.getallocatedblocks(),
             len(sys.modules),
             runtime.python_threads(),
-            runtime.rss_bytes(),
+            rss,
             peak,
             None if user_before is None else user_us - user_before,
             None if system_before is None else system_us - system_before,

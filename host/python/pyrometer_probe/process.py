@@ -79,6 +79,8 @@ def start(started_perf_ns=None, environ=None):
         now = perf_counter_ns()
         state.probe_perf_ns = started_perf_ns if started_perf_ns is not None else now
         state.probe_unix_us = time_ns() // 1000 - (now - state.probe_perf_ns) // 1000
+        import atexit  # built in; imported before the hook so it is not profiled
+
         imports.install()
         runtime.install_gc_callback()
         state.enabled = True
@@ -92,8 +94,6 @@ def start(started_perf_ns=None, environ=None):
             state.exec_source = "env"
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
-        import atexit  # built in: nothing to find or load
-
         atexit.register(at_exit)
         state.probe_init_ns = perf_counter_ns() - state.probe_perf_ns
         return True

@@ -153,6 +153,9 @@ fn read(path: &Path) -> Result<String, String> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Expected {
+    /// What the case is about, for humans; not checked.
+    #[allow(dead_code)]
+    about: Option<String>,
     findings: Vec<ExpectedFinding>,
     absent_rules: Vec<String>,
     finding_count: Option<usize>,
