@@ -15,10 +15,15 @@ fn main() {
         .parent()
         .expect("tests/ sits inside the workspace root")
         .to_path_buf();
-    let mut table = String::from("/// (guest name, path of its .wasm), for every guest built.\npub const GUESTS: &[(&str, &str)] = &[\n");
+    let mut table = String::from(
+        "/// (guest name, path of its .wasm), for every guest built.\npub const GUESTS: &[(&str, &str)] = &[\n",
+    );
     for ws in WORKSPACES {
         let dir = root.join(ws);
-        let target_dir = root.join("target").join("guests").join(ws.replace('/', "-"));
+        let target_dir = root
+            .join("target")
+            .join("guests")
+            .join(ws.replace('/', "-"));
         build_workspace(&dir, &target_dir);
         watch(&dir);
         let out = target_dir.join(WASM_TARGET).join("release");
@@ -29,8 +34,15 @@ fn main() {
             .collect();
         wasm.sort();
         for path in wasm {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            table.push_str(&format!("    ({:?}, {:?}),\n", stem.replace('_', "-"), path.display().to_string()));
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            table.push_str(&format!(
+                "    ({:?}, {:?}),\n",
+                stem.replace('_', "-"),
+                path.display().to_string()
+            ));
         }
     }
     table.push_str("];\n");
@@ -53,19 +65,29 @@ fn build_workspace(dir: &Path, target_dir: &Path) {
         .unwrap_or_else(|e| panic!("cannot run cargo to build {}: {e}", dir.display()));
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `core`") {
+        let hint = if stderr.contains("target may not be installed")
+            || stderr.contains("can't find crate for `core`")
+        {
             format!("\nthe {WASM_TARGET} target is missing: run `rustup target add {WASM_TARGET}`")
         } else {
             String::new()
         };
-        panic!("building the guests in {} failed:\n{stderr}{hint}", dir.display());
+        panic!(
+            "building the guests in {} failed:\n{stderr}{hint}",
+            dir.display()
+        );
     }
 }
 
 /// Re-run when any guest source or manifest changes.
 fn watch(dir: &Path) {
-    println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.join("Cargo.toml").display()
+    );
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let p = entry.path();
         if p.join("Cargo.toml").exists() {

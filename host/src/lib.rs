@@ -7,3 +7,4 @@
 pub mod export;
 pub mod model;
 pub mod plugins;
+pub mod sources;

@@ -196,3 +196,119 @@ pub struct PluginOutput {
     /// Findings.
     pub findings: Vec<Finding>,
 }
+
+/// Garbage-collector activity in one generation over an interval (an invocation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcGeneration {
+    /// Collections of this generation.
+    pub collections: u64,
+    /// Total pause of those collections, nanoseconds.
+    pub pause_ns: u64,
+    /// Objects the collections freed.
+    pub collected: u64,
+    /// Objects found unreachable but not freeable.
+    pub uncollectable: u64,
+}
+
+/// Python runtime figures the probe measured over one invocation.
+///
+/// A figure that could not be read (no `/proc`, no running event loop) is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PythonRuntime {
+    /// GC activity during the invocation, generations 0, 1 and 2.
+    pub gc: [GcGeneration; 3],
+    /// `sys.getallocatedblocks()` after the invocation.
+    pub allocated_blocks: u64,
+    /// `len(sys.modules)` after the invocation.
+    pub modules: u64,
+    /// Python threads after the invocation.
+    pub threads: u64,
+    /// Resident set size after the invocation, bytes.
+    pub rss_bytes: Option<u64>,
+    /// Peak resident set size of the process so far, bytes.
+    pub max_rss_bytes: Option<u64>,
+    /// User CPU time during the invocation, µs.
+    pub cpu_user_us: Option<u64>,
+    /// System CPU time during the invocation, µs.
+    pub cpu_system_us: Option<u64>,
+    /// Worst asyncio event-loop lag since the previous invocation, µs.
+    pub loop_lag_max_us: Option<u64>,
+    /// Pending asyncio tasks at the loop monitor's last check.
+    pub loop_pending_tasks: Option<u64>,
+    /// Import records pending after the invocation (modules imported during it).
+    pub imports: u64,
+}
+
+/// Where the probe learnt when the interpreter was executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecTimeSource {
+    /// `PYROMETER_EXEC_UNIX_US`, set by the exec wrapper or `pyrometer` (µs resolution).
+    Env,
+    /// `/proc/self/stat` start time (10 ms resolution).
+    Proc,
+}
+
+/// What told the probe that the application was ready.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadyReason {
+    /// The Lambda handler's module was imported.
+    #[default]
+    Handler,
+    /// The first invocation began.
+    Invoke,
+    /// The application called `pyrometer_probe.mark_ready()`.
+    Explicit,
+    /// The process exited before any of the above.
+    Exit,
+}
+
+/// How a Python process got from exec to a ready handler, as the probe measured it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PythonInit {
+    /// Interpreter and version, such as `cpython-3.12.1`.
+    pub python: String,
+    /// When the interpreter was executed, µs since the Unix epoch.
+    pub exec_unix_us: Option<u64>,
+    /// Where `exec_unix_us` came from.
+    pub exec_time_source: Option<ExecTimeSource>,
+    /// When the probe started (in `sitecustomize`), µs since the Unix epoch.
+    pub probe_start_unix_us: u64,
+    /// When the application became ready, µs since the Unix epoch.
+    pub ready_unix_us: u64,
+    /// What marked it ready.
+    pub ready_reason: ReadyReason,
+    /// The probe's own start-up cost, µs.
+    pub probe_init_us: u64,
+    /// Modules the interpreter had imported before the probe started (not profiled).
+    pub modules_before_probe: u64,
+    /// Modules imported at ready.
+    pub modules_at_ready: u64,
+    /// Time spent importing between probe start and ready (top-level cumulative sum), µs.
+    pub import_phase_us: u64,
+    /// Time to import the handler's module, µs.
+    pub handler_load_us: Option<u64>,
+    /// The user's handler, such as `app.handler`.
+    pub handler: Option<String>,
+    /// Position of the handler module's node in the init [`ImportProfile`].
+    pub handler_module: Option<usize>,
+    /// Exception type if the handler's module failed to import (`HandlerNotFound`
+    /// when the function is missing): an init error.
+    pub error: Option<String>,
+    /// Garbage collections between probe start and ready.
+    pub gc_collections: u64,
+    /// Their total pause, µs.
+    pub gc_pause_us: u64,
+}
+
+impl PythonInit {
+    /// Interpreter start to handler ready, µs, when the exec time is known.
+    pub fn start_to_ready_us(&self) -> Option<u64> {
+        self.exec_unix_us
+            .map(|exec| self.ready_unix_us.saturating_sub(exec))
+    }
+}

@@ -56,17 +56,38 @@ fn the_group_holds_the_cumulative_registry_after_several_flushes() {
     ];
     let with = |extra: &[(&'static str, &'static str)]| [&group[..], extra].concat();
     assert_eq!(
-        metrics.value("faas_invocations_total", &with(&[("cold_start", "false"), ("status", "success")])),
+        metrics.value(
+            "faas_invocations_total",
+            &with(&[("cold_start", "false"), ("status", "success")])
+        ),
         Some(2.0)
     );
     assert_eq!(
-        metrics.value("faas_invocations_total", &with(&[("cold_start", "true"), ("status", "success")])),
+        metrics.value(
+            "faas_invocations_total",
+            &with(&[("cold_start", "true"), ("status", "success")])
+        ),
         Some(1.0)
     );
-    assert_eq!(metrics.value("faas_errors_total", &with(&[("status", "error")])), Some(1.0));
-    assert_eq!(metrics.value("faas_invoke_duration_seconds_count", &with(&[("status", "success"), ("cold_start", "false")])), Some(2.0));
+    assert_eq!(
+        metrics.value("faas_errors_total", &with(&[("status", "error")])),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics.value(
+            "faas_invoke_duration_seconds_count",
+            &with(&[("status", "success"), ("cold_start", "false")])
+        ),
+        Some(2.0)
+    );
     // The flush's own metrics arrive one flush late: two flushes were recorded before the third snapshot.
-    assert_eq!(metrics.value("pyrometer_flushes_total", &with(&[("exporter", "pushgateway")])), Some(2.0));
+    assert_eq!(
+        metrics.value(
+            "pyrometer_flushes_total",
+            &with(&[("exporter", "pushgateway")])
+        ),
+        Some(2.0)
+    );
     // Exactly one group, and the request id is nowhere.
     assert_eq!(metrics.samples("push_time_seconds").count(), 1);
     assert!(!metrics.text.contains("8f3a-request-id"));
@@ -118,23 +139,36 @@ fn a_type_clash_is_answered_400_logged_and_counted() {
     let report = second_exporters.flush();
     let outcome = report.outcome("pushgateway").expect("ran");
     match &outcome.result {
-        Err(ExportError::Rejected { status: 400, message }) => {
-            assert!(message.contains("clashing_metric"), "the gateway's explanation is kept: {message}")
+        Err(ExportError::Rejected {
+            status: 400,
+            message,
+        }) => {
+            assert!(
+                message.contains("clashing_metric"),
+                "the gateway's explanation is kept: {message}"
+            )
         }
         other => panic!("expected a 400 rejection, got {other:?}"),
     }
-    let counted = second
-        .snapshot()
-        .value("pyrometer_flush_failures_total", &[("exporter", "pushgateway"), ("reason", "rejected")]);
+    let counted = second.snapshot().value(
+        "pyrometer_flush_failures_total",
+        &[("exporter", "pushgateway"), ("reason", "rejected")],
+    );
     assert_eq!(counted, Some(1.0));
 
     // Once the clashing group is gone, the same exporter pushes fine.
-    let first_group = PushgatewayExporter::new(&PushgatewayConfig::new(&gateway.url), &identity("one"))
-        .expect("valid config");
-    first_group.delete(Instant::now() + Duration::from_secs(5)).expect("delete");
+    let first_group =
+        PushgatewayExporter::new(&PushgatewayConfig::new(&gateway.url), &identity("one"))
+            .expect("valid config");
+    first_group
+        .delete(Instant::now() + Duration::from_secs(5))
+        .expect("delete");
     assert!(second_exporters.flush().all_succeeded());
     let metrics = gateway_metrics(&gateway.url);
-    assert_eq!(metrics.value("clashing_metric", &[("instance", "two")]), Some(1.0));
+    assert_eq!(
+        metrics.value("clashing_metric", &[("instance", "two")]),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -143,7 +177,11 @@ fn gc_deletes_only_stale_groups() {
     let push = |instance: &str| {
         let registry = registry(&identity(instance));
         registry.record_invocation(&invocation(true, Status::Success));
-        assert!(exporters(&gateway.url, &registry, instance).flush().all_succeeded());
+        assert!(
+            exporters(&gateway.url, &registry, instance)
+                .flush()
+                .all_succeeded()
+        );
     };
     push("stale/env");
     // Staleness is the subject here: the first group has to age past the bound.
@@ -154,14 +192,22 @@ fn gc_deletes_only_stale_groups() {
     config.dry_run = true;
     let dry = gc_stale_groups(&config).expect("dry run");
     assert_eq!(dry.deleted.len(), 1);
-    assert_eq!(gateway_metrics(&gateway.url).samples("push_time_seconds").count(), 2);
+    assert_eq!(
+        gateway_metrics(&gateway.url)
+            .samples("push_time_seconds")
+            .count(),
+        2
+    );
 
     config.dry_run = false;
     let report = gc_stale_groups(&config).expect("gc");
     assert_eq!(report.kept, 1);
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(report.deleted.len(), 1);
-    assert_eq!(report.deleted[0].get("instance").map(String::as_str), Some("stale/env"));
+    assert_eq!(
+        report.deleted[0].get("instance").map(String::as_str),
+        Some("stale/env")
+    );
     let left: Vec<_> = gateway_metrics(&gateway.url)
         .samples("push_time_seconds")
         .filter_map(|s| s.label("instance").map(str::to_owned))
@@ -178,25 +224,41 @@ fn shutdown_can_delete_the_group() {
     let mut config = PushgatewayConfig::new(&gateway.url);
     config.delete_on_shutdown = true;
     let exporter = PushgatewayExporter::new(&config, &id).expect("valid config");
-    let mut exporters = Exporters::new(Arc::clone(&registry), Duration::from_secs(5)).with(exporter);
+    let mut exporters =
+        Exporters::new(Arc::clone(&registry), Duration::from_secs(5)).with(exporter);
     assert!(exporters.flush().all_succeeded());
-    assert_eq!(gateway_metrics(&gateway.url).samples("push_time_seconds").count(), 1);
+    assert_eq!(
+        gateway_metrics(&gateway.url)
+            .samples("push_time_seconds")
+            .count(),
+        1
+    );
     let report = exporters.shutdown(Instant::now() + Duration::from_secs(5));
     assert!(report.all_succeeded(), "{report:?}");
-    assert_eq!(gateway_metrics(&gateway.url).samples("push_time_seconds").count(), 0);
+    assert_eq!(
+        gateway_metrics(&gateway.url)
+            .samples("push_time_seconds")
+            .count(),
+        0
+    );
 }
 
 #[test]
 fn requests_carry_auth_and_a_gzip_body() {
     let gateway = pushgateway();
-    let proxy = FaultProxy::start(export_support::Fault::Status(500), 0, Some(gateway.url.clone()));
+    let proxy = FaultProxy::start(
+        export_support::Fault::Status(500),
+        0,
+        Some(gateway.url.clone()),
+    );
     let id = identity("auth");
     let registry = registry(&id);
     registry.record_invocation(&invocation(true, Status::Success));
     let mut config = PushgatewayConfig::new(&proxy.url);
     config.auth = Some(Auth::Bearer("s3cret".into()));
     let exporter = PushgatewayExporter::new(&config, &id).expect("valid config");
-    let mut exporters = Exporters::new(Arc::clone(&registry), Duration::from_secs(5)).with(exporter);
+    let mut exporters =
+        Exporters::new(Arc::clone(&registry), Duration::from_secs(5)).with(exporter);
     assert!(exporters.flush().all_succeeded());
     let heads = proxy.heads.lock().expect("heads").clone();
     let head = heads[0].to_ascii_lowercase();
@@ -204,5 +266,8 @@ fn requests_carry_auth_and_a_gzip_body() {
     assert!(head.contains("authorization: bearer s3cret"), "{head}");
     assert!(head.contains("content-encoding: gzip"), "{head}");
     // The gateway understood the gzipped body.
-    assert_eq!(gateway_metrics(&gateway.url).value("faas_coldstarts_total", &[("instance", "auth")]), Some(1.0));
+    assert_eq!(
+        gateway_metrics(&gateway.url).value("faas_coldstarts_total", &[("instance", "auth")]),
+        Some(1.0)
+    );
 }

@@ -66,7 +66,11 @@ fn main() {
     let wasm = guest("latency-slo");
     let set = PluginSet::new().expect("engine");
     let cwasm = dir.join("plugin.cwasm");
-    std::fs::write(&cwasm, artifact::precompile(set.engine(), &wasm).expect("precompile")).expect("write");
+    std::fs::write(
+        &cwasm,
+        artifact::precompile(set.engine(), &wasm).expect("precompile"),
+    )
+    .expect("write");
 
     println!("pyrometer plugin host benchmarks (median / p99)\n");
     let compile = measure(5, || {
@@ -86,8 +90,9 @@ fn main() {
     );
 
     let mut set = PluginSet::new().expect("engine");
-    set.add(&PluginSpec::new(guest("echo"))).expect("load echo");
-    println!("\nwarm analyze call, echo plugin (one pass over the columns):");
+    set.add(&PluginSpec::new(guest("minimal")))
+        .expect("load minimal");
+    println!("\nwarm analyze call, minimal plugin (one gauge out: the host's own cost per call):");
     let mut one = Duration::ZERO;
     for (n, target_us) in [(1usize, 20.0), (100, f64::NAN), (10_000, 2000.0)] {
         let model = batch(n);
@@ -102,7 +107,11 @@ fn main() {
         if n == 1 {
             one = t.median;
         }
-        let target = if target_us.is_nan() { String::new() } else { format!("(target ≤ {target_us} µs)") };
+        let target = if target_us.is_nan() {
+            String::new()
+        } else {
+            format!("(target ≤ {target_us} µs)")
+        };
         println!(
             "  {n:>6} invocations {:>9.1} µs  p99 {:>9.1} µs  {:>6.1}x the 1-invocation call  {target}   [model→columns conversion, once per flush for all plugins: {:.1} µs]",
             us(t.median),
@@ -113,7 +122,9 @@ fn main() {
     }
 
     let reinst = measure(500, || {
-        set.reinstantiate_one(0).expect("plugin").expect("instantiate");
+        set.reinstantiate_one(0)
+            .expect("plugin")
+            .expect("instantiate");
     });
     println!(
         "\nre-instantiate + configure after a trap {:>7.1} µs  p99 {:>7.1} µs  {:.1}x a warm 1-invocation call (target ≤ 50 µs)",

@@ -45,7 +45,9 @@ struct ExpectedMetric {
 }
 
 fn has_labels(actual: &[(String, String)], wanted: &BTreeMap<String, String>) -> bool {
-    wanted.iter().all(|(k, v)| actual.iter().any(|(ak, av)| ak == k && av == v))
+    wanted
+        .iter()
+        .all(|(k, v)| actual.iter().any(|(ak, av)| ak == k && av == v))
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> T {
@@ -61,15 +63,24 @@ fn run_case(plugin: &str, case: &Path) -> PluginOutput {
     }
     let input: serde_json::Value = read(&case.join("input.json"));
     let batches: Vec<Batch> = match input {
-        serde_json::Value::Array(items) => items.into_iter().map(|v| serde_json::from_value(v).expect("batch")).collect(),
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| serde_json::from_value(v).expect("batch"))
+            .collect(),
         v => vec![serde_json::from_value(v).expect("batch")],
     };
     let mut set = PluginSet::new().expect("engine");
-    set.add(&spec).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+    set.add(&spec)
+        .unwrap_or_else(|e| panic!("{}: {e}", case.display()));
     let mut last = PluginOutput::default();
     for (i, b) in batches.iter().enumerate() {
         let report = set.run(b);
-        assert!(report.failures.is_empty(), "{} batch {i}: {:?}", case.display(), report.failures);
+        assert!(
+            report.failures.is_empty(),
+            "{} batch {i}: {:?}",
+            case.display(),
+            report.failures
+        );
         last = report.output;
     }
     last
@@ -80,11 +91,17 @@ fn check_case(case: &Path, out: &PluginOutput, expected: &Expected) -> Vec<Strin
     for f in &expected.findings {
         let found = out.findings.iter().any(|a| {
             a.rule == f.rule
-                && f.severity.as_ref().is_none_or(|s| serde_json::to_value(a.severity).ok() == Some(serde_json::Value::String(s.clone())))
+                && f.severity.as_ref().is_none_or(|s| {
+                    serde_json::to_value(a.severity).ok()
+                        == Some(serde_json::Value::String(s.clone()))
+                })
                 && has_labels(&a.labels, &f.labels)
         });
         if !found {
-            problems.push(format!("missing finding {} {:?} {:?}", f.rule, f.severity, f.labels));
+            problems.push(format!(
+                "missing finding {} {:?} {:?}",
+                f.rule, f.severity, f.labels
+            ));
         }
     }
     for rule in &expected.absent_rules {
@@ -105,8 +122,16 @@ fn check_case(case: &Path, out: &PluginOutput, expected: &Expected) -> Vec<Strin
                 && m.max.is_none_or(|max| a.value <= max)
         });
         if !ok {
-            let seen: Vec<_> = out.metrics.iter().filter(|a| a.name == m.name).map(|a| (&a.labels, a.value)).collect();
-            problems.push(format!("no metric {} {:?} in [{:?}, {:?}]; saw {seen:?}", m.name, m.labels, m.min, m.max));
+            let seen: Vec<_> = out
+                .metrics
+                .iter()
+                .filter(|a| a.name == m.name)
+                .map(|a| (&a.labels, a.value))
+                .collect();
+            problems.push(format!(
+                "no metric {} {:?} in [{:?}, {:?}]; saw {seen:?}",
+                m.name, m.labels, m.min, m.max
+            ));
         }
     }
     for (name, n) in &expected.metric_count {
@@ -115,7 +140,10 @@ fn check_case(case: &Path, out: &PluginOutput, expected: &Expected) -> Vec<Strin
             problems.push(format!("{count} samples of {name}, expected {n}"));
         }
     }
-    problems.iter().map(|p| format!("{}: {p}", case.display())).collect()
+    problems
+        .iter()
+        .map(|p| format!("{}: {p}", case.display()))
+        .collect()
 }
 
 fn run_plugin_cases(plugin: &str) {
@@ -126,7 +154,10 @@ fn run_plugin_cases(plugin: &str) {
         .filter(|p| p.join("expected.json").exists())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 2, "{plugin} needs at least a firing and a quiet case");
+    assert!(
+        cases.len() >= 2,
+        "{plugin} needs at least a firing and a quiet case"
+    );
     let mut problems = Vec::new();
     for case in &cases {
         let out = run_case(plugin, case);

@@ -29,7 +29,9 @@ fn load_error(path: &Path) -> LoadError {
 fn cwasm_loads_and_behaves_like_the_wasm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cwasm = precompiled(dir.path(), "echo");
-    let batch: Batch = serde_json::from_str(r#"{"function":{"name":"f"},"invocations":[{"duration_ms":2.5}]}"#).expect("batch");
+    let batch: Batch =
+        serde_json::from_str(r#"{"function":{"name":"f"},"invocations":[{"duration_ms":2.5}]}"#)
+            .expect("batch");
     let mut outputs = Vec::new();
     for path in [guest("echo"), cwasm] {
         let mut set = PluginSet::new().expect("engine");
@@ -48,7 +50,13 @@ fn corrupt_and_mismatched_cwasm_are_refused() {
     let truncated = dir.path().join("truncated.cwasm");
     std::fs::write(&truncated, &good[..good.len() / 3]).expect("write");
     let err = load_error(&truncated);
-    assert!(matches!(err, LoadError::Precompiled { .. } | LoadError::NotWasm { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LoadError::Precompiled { .. } | LoadError::NotWasm { .. }
+        ),
+        "{err}"
+    );
 
     // Another wasmtime's artifact: the engine section stamps the major
     // version as (format 0, length 2, "48"); pretend it came from wasmtime 47.
@@ -59,8 +67,14 @@ fn corrupt_and_mismatched_cwasm_are_refused() {
     std::fs::write(&foreign_path, &foreign).expect("write");
     let err = load_error(&foreign_path);
     assert!(matches!(err, LoadError::Precompiled { .. }), "{err}");
-    assert!(err.to_string().contains("incompatible version '47'"), "{err}");
-    assert!(err.to_string().contains("pyrometer plugin compile"), "the error says how to fix it: {err}");
+    assert!(
+        err.to_string().contains("incompatible version '47'"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("pyrometer plugin compile"),
+        "the error says how to fix it: {err}"
+    );
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -84,19 +98,31 @@ fn non_components_are_refused_with_the_reason() {
     let empty_component = dir.path().join("empty.wasm");
     // `(component)`: the preamble of an empty component (version 0xd, layer 1).
     std::fs::write(&empty_component, b"\0asm\x0d\0\x01\0").expect("write");
-    assert!(matches!(load_error(&empty_component), LoadError::World { .. }));
+    assert!(matches!(
+        load_error(&empty_component),
+        LoadError::World { .. }
+    ));
 
-    assert!(matches!(load_error(&dir.path().join("missing.wasm")), LoadError::Read { .. }));
+    assert!(matches!(
+        load_error(&dir.path().join("missing.wasm")),
+        LoadError::Read { .. }
+    ));
 }
 
 fn pyrometer(args: &[&str]) -> Output {
-    Command::new(pyrometer_bin()).args(args).output().expect("run pyrometer")
+    Command::new(pyrometer_bin())
+        .args(args)
+        .output()
+        .expect("run pyrometer")
 }
 
 fn assert_one_line_failure(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "must fail: {stderr}");
-    let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("pyrometer:")).collect();
+    let lines: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pyrometer:"))
+        .collect();
     assert_eq!(lines.len(), 1, "one error line: {stderr}");
     assert!(lines[0].contains(needle), "{stderr}");
 }
@@ -109,22 +135,57 @@ fn cli_check_run_and_compile() {
 
     let out = pyrometer(&["plugin", "check", echo]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("func analyze") && stdout.contains("func configure"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("func analyze") && stdout.contains("func configure"),
+        "{stdout}"
+    );
     assert!(stdout.contains("pyrometer:plugin/types"), "{stdout}");
 
     let batch = dir.path().join("batch.json");
     std::fs::write(&batch, r#"[{"function":{"name":"a"},"invocations":[{"duration_ms":1}]},{"function":{"name":"b"}}]"#).expect("write");
-    let out = pyrometer(&["plugin", "run", echo, "--input", batch.to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pyrometer(&[
+        "plugin",
+        "run",
+        echo,
+        "--input",
+        batch.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(printed.as_array().map(Vec::len), Some(2), "one output per batch");
+    assert_eq!(
+        printed.as_array().map(Vec::len),
+        Some(2),
+        "one output per batch"
+    );
 
     let cwasm = dir.path().join("echo.cwasm");
-    let out = pyrometer(&["plugin", "compile", echo, "-o", cwasm.to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pyrometer(&[
+        "plugin",
+        "compile",
+        echo,
+        "-o",
+        cwasm.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = pyrometer(&["plugin", "check", cwasm.to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -134,21 +195,60 @@ fn cli_bad_inputs_give_one_clear_line() {
     let echo = echo.to_str().expect("utf8 path");
     let bad_json = dir.path().join("bad.json");
     std::fs::write(&bad_json, "{not json").expect("write");
-    assert_one_line_failure(&pyrometer(&["plugin", "run", echo, "--input", bad_json.to_str().expect("utf8")]), "is not valid JSON");
+    assert_one_line_failure(
+        &pyrometer(&[
+            "plugin",
+            "run",
+            echo,
+            "--input",
+            bad_json.to_str().expect("utf8"),
+        ]),
+        "is not valid JSON",
+    );
 
     let wrong_shape = dir.path().join("wrong.json");
     std::fs::write(&wrong_shape, r#"{"invocations":[{"duration_ms":"slow"}]}"#).expect("write");
-    assert_one_line_failure(&pyrometer(&["plugin", "run", echo, "--input", wrong_shape.to_str().expect("utf8")]), "not a valid batch");
+    assert_one_line_failure(
+        &pyrometer(&[
+            "plugin",
+            "run",
+            echo,
+            "--input",
+            wrong_shape.to_str().expect("utf8"),
+        ]),
+        "not a valid batch",
+    );
 
     let not_wasm = dir.path().join("x.wasm");
     std::fs::write(&not_wasm, "text").expect("write");
-    assert_one_line_failure(&pyrometer(&["plugin", "check", not_wasm.to_str().expect("utf8")]), "not a WebAssembly file");
+    assert_one_line_failure(
+        &pyrometer(&["plugin", "check", not_wasm.to_str().expect("utf8")]),
+        "not a WebAssembly file",
+    );
 
     let net = guest("net-client");
-    assert_one_line_failure(&pyrometer(&["plugin", "check", net.to_str().expect("utf8")]), "does not grant");
+    assert_one_line_failure(
+        &pyrometer(&["plugin", "check", net.to_str().expect("utf8")]),
+        "does not grant",
+    );
 
     let cwasm = dir.path().join("again.cwasm");
-    let out = pyrometer(&["plugin", "compile", echo, "-o", cwasm.to_str().expect("utf8")]);
+    let out = pyrometer(&[
+        "plugin",
+        "compile",
+        echo,
+        "-o",
+        cwasm.to_str().expect("utf8"),
+    ]);
     assert!(out.status.success());
-    assert_one_line_failure(&pyrometer(&["plugin", "compile", cwasm.to_str().expect("utf8"), "-o", "/dev/null"]), "already precompiled");
+    assert_one_line_failure(
+        &pyrometer(&[
+            "plugin",
+            "compile",
+            cwasm.to_str().expect("utf8"),
+            "-o",
+            "/dev/null",
+        ]),
+        "already precompiled",
+    );
 }

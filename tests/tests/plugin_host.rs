@@ -30,7 +30,8 @@ fn spec(name: &str) -> PluginSpec {
 fn set_with(specs: &[PluginSpec]) -> PluginSet {
     let mut set = PluginSet::new().expect("engine");
     for s in specs {
-        set.add(s).unwrap_or_else(|e| panic!("load {}: {e}", s.path.display()));
+        set.add(s)
+            .unwrap_or_else(|e| panic!("load {}: {e}", s.path.display()));
     }
     set
 }
@@ -42,7 +43,12 @@ fn only_failure(set: &mut PluginSet, b: &Batch) -> FailureKind {
 }
 
 fn gauge(report: &pyrometer::plugins::RunReport, name: &str) -> Option<f64> {
-    report.output.metrics.iter().find(|m| m.name == name).map(|m| m.value)
+    report
+        .output
+        .metrics
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| m.value)
 }
 
 #[test]
@@ -53,11 +59,27 @@ fn infinite_loop_is_interrupted_and_other_plugins_keep_serving() {
     for round in 0..2 {
         let started = std::time::Instant::now();
         let report = set.run(&batch("f", 3));
-        assert!(started.elapsed() >= std::time::Duration::from_millis(50), "round {round} returned before the deadline");
-        assert_eq!(report.failures.len(), 1, "round {round}: {:?}", report.failures);
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(50),
+            "round {round} returned before the deadline"
+        );
+        assert_eq!(
+            report.failures.len(),
+            1,
+            "round {round}: {:?}",
+            report.failures
+        );
         assert_eq!(report.failures[0].kind, FailureKind::Deadline);
-        assert!(report.failures[0].message.contains("50 ms deadline"), "{}", report.failures[0].message);
-        assert_eq!(gauge(&report, "echo_invocations"), Some(3.0), "round {round}");
+        assert!(
+            report.failures[0].message.contains("50 ms deadline"),
+            "{}",
+            report.failures[0].message
+        );
+        assert_eq!(
+            gauge(&report, "echo_invocations"),
+            Some(3.0),
+            "round {round}"
+        );
     }
 }
 
@@ -73,7 +95,10 @@ fn memory_bomb_is_capped() {
         assert_eq!(only_failure(&mut set, &batch("f", 1)), FailureKind::Memory);
     });
     assert_eq!(
-        sample(&text, r#"pyrometer_plugin_failures_total{plugin="memory_bomb",kind="memory"}"#),
+        sample(
+            &text,
+            r#"pyrometer_plugin_failures_total{plugin="memory_bomb",kind="memory"}"#
+        ),
         Some(2.0),
         "{text}"
     );
@@ -90,12 +115,31 @@ fn panic_traps_and_a_fresh_instance_serves_the_next_call() {
     let ((), text) = recorded_metrics(|| {
         assert_eq!(calls(&mut set), 1.0);
         assert_eq!(calls(&mut set), 2.0, "the warm instance keeps its state");
-        assert_eq!(only_failure(&mut set, &batch("panic", 1)), FailureKind::Trap);
+        assert_eq!(
+            only_failure(&mut set, &batch("panic", 1)),
+            FailureKind::Trap
+        );
         assert_eq!(calls(&mut set), 1.0, "state restarts in the fresh instance");
     });
-    assert_eq!(sample(&text, r#"pyrometer_plugin_instantiations_total{plugin="panicker"}"#), Some(1.0), "{text}");
-    assert_eq!(sample(&text, r#"pyrometer_plugin_failures_total{plugin="panicker",kind="trap"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"pyrometer_plugin_calls_total{plugin="panicker"}"#), Some(4.0));
+    assert_eq!(
+        sample(
+            &text,
+            r#"pyrometer_plugin_instantiations_total{plugin="panicker"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"pyrometer_plugin_failures_total{plugin="panicker",kind="trap"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"pyrometer_plugin_calls_total{plugin="panicker"}"#),
+        Some(4.0)
+    );
 }
 
 #[test]
@@ -104,7 +148,10 @@ fn output_flood_is_rejected_and_modest_output_accepted() {
     flood.config.insert("metrics".into(), "20000".into());
     flood.limits.deadline_ms = 5_000;
     let mut set = set_with(&[flood]);
-    assert_eq!(only_failure(&mut set, &batch("f", 1)), FailureKind::InvalidOutput);
+    assert_eq!(
+        only_failure(&mut set, &batch("f", 1)),
+        FailureKind::InvalidOutput
+    );
 
     let mut modest = spec("flood");
     modest.config.insert("metrics".into(), "10".into());
@@ -112,7 +159,10 @@ fn output_flood_is_rejected_and_modest_output_accepted() {
     let mut set = set_with(&[modest]);
     let report = set.run(&batch("f", 1));
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!((report.output.metrics.len(), report.output.findings.len()), (10, 2));
+    assert_eq!(
+        (report.output.metrics.len(), report.output.findings.len()),
+        (10, 2)
+    );
 }
 
 #[test]
@@ -121,16 +171,30 @@ fn invalid_metric_names_labels_and_kind_changes_are_rejected() {
         let mut s = spec("bad-output");
         s.config.insert("mode".into(), mode.into());
         let mut set = set_with(&[s]);
-        assert_eq!(only_failure(&mut set, &batch("f", 1)), FailureKind::InvalidOutput, "{mode}");
+        assert_eq!(
+            only_failure(&mut set, &batch("f", 1)),
+            FailureKind::InvalidOutput,
+            "{mode}"
+        );
     }
     let mut s = spec("bad-output");
     s.config.insert("mode".into(), "kind-flip".into());
     let mut set = set_with(&[s]);
-    assert!(set.run(&batch("f", 1)).failures.is_empty(), "first kind is accepted");
+    assert!(
+        set.run(&batch("f", 1)).failures.is_empty(),
+        "first kind is accepted"
+    );
     let report = set.run(&batch("f", 1));
     assert_eq!(report.failures[0].kind, FailureKind::InvalidOutput);
-    assert!(report.failures[0].message.contains("changed kind"), "{}", report.failures[0].message);
-    assert!(report.output.metrics.is_empty(), "nothing of an invalid output is exported");
+    assert!(
+        report.failures[0].message.contains("changed kind"),
+        "{}",
+        report.failures[0].message
+    );
+    assert!(
+        report.output.metrics.is_empty(),
+        "nothing of an invalid output is exported"
+    );
 }
 
 #[test]
@@ -140,7 +204,11 @@ fn rejected_config_disables_the_plugin_with_its_message() {
     let mut set = PluginSet::new().expect("engine");
     let err = set.add(&s).expect_err("config must be rejected");
     assert!(matches!(err, LoadError::Start { .. }), "{err}");
-    assert!(err.to_string().contains("threshold must be a number, got 'abc'"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("threshold must be a number, got 'abc'"),
+        "{err}"
+    );
     assert!(set.plugins().is_empty());
 
     s.config.insert("threshold".into(), "3".into());
@@ -150,7 +218,9 @@ fn rejected_config_disables_the_plugin_with_its_message() {
 #[test]
 fn a_guest_importing_sockets_fails_to_load_clearly() {
     let set = PluginSet::new().expect("engine");
-    let err = set.check(&guest("net-client")).expect_err("sockets are not granted");
+    let err = set
+        .check(&guest("net-client"))
+        .expect_err("sockets are not granted");
     let text = err.to_string();
     assert!(matches!(err, LoadError::Capability { .. }), "{text}");
     assert!(text.contains("wasi:sockets/"), "{text}");
@@ -165,10 +235,20 @@ fn chatty_guest_output_is_bounded_and_counted() {
     let mut set = set_with(&[s]);
     let (report, text) = recorded_metrics(|| set.run(&batch("f", 1)));
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let stdout_dropped = sample(&text, r#"pyrometer_plugin_stdio_dropped_bytes_total{plugin="chatty",stream="stdout"}"#)
-        .expect("stdout drops counted");
-    assert!(stdout_dropped >= (1 << 20) as f64 - 1024.0, "{stdout_dropped}");
-    let log_dropped = sample(&text, r#"pyrometer_plugin_log_lines_dropped_total{plugin="chatty"}"#).expect("log drops counted");
+    let stdout_dropped = sample(
+        &text,
+        r#"pyrometer_plugin_stdio_dropped_bytes_total{plugin="chatty",stream="stdout"}"#,
+    )
+    .expect("stdout drops counted");
+    assert!(
+        stdout_dropped >= (1 << 20) as f64 - 1024.0,
+        "{stdout_dropped}"
+    );
+    let log_dropped = sample(
+        &text,
+        r#"pyrometer_plugin_log_lines_dropped_total{plugin="chatty"}"#,
+    )
+    .expect("log drops counted");
     assert_eq!(log_dropped, 10_000.0 - 100.0);
 }
 
@@ -178,17 +258,46 @@ fn breaker_opens_after_consecutive_failures_and_says_so() {
     looping.limits.deadline_ms = 10;
     looping.limits.breaker_threshold = 3;
     let mut set = set_with(&[looping]);
-    let (reports, text) = recorded_metrics(|| (0..5).map(|_| set.run(&batch("f", 1))).collect::<Vec<_>>());
+    let (reports, text) =
+        recorded_metrics(|| (0..5).map(|_| set.run(&batch("f", 1))).collect::<Vec<_>>());
     let kinds: Vec<_> = reports.iter().map(|r| r.failures[0].kind).collect();
     assert_eq!(
         kinds,
-        [FailureKind::Deadline, FailureKind::Deadline, FailureKind::Deadline, FailureKind::Disabled, FailureKind::Disabled]
+        [
+            FailureKind::Deadline,
+            FailureKind::Deadline,
+            FailureKind::Deadline,
+            FailureKind::Disabled,
+            FailureKind::Disabled
+        ]
     );
-    let opened: Vec<_> = reports.iter().map(|r| r.output.findings.iter().any(|f| f.rule == "plugin-disabled")).collect();
-    assert_eq!(opened, [false, false, true, false, false], "one finding, when the breaker opens");
+    let opened: Vec<_> = reports
+        .iter()
+        .map(|r| {
+            r.output
+                .findings
+                .iter()
+                .any(|f| f.rule == "plugin-disabled")
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        [false, false, true, false, false],
+        "one finding, when the breaker opens"
+    );
     assert!(set.plugins()[0].is_disabled());
-    assert_eq!(sample(&text, r#"pyrometer_plugin_disabled{plugin="spin_forever"}"#), Some(1.0), "{text}");
-    assert_eq!(sample(&text, r#"pyrometer_plugin_failures_total{plugin="spin_forever",kind="disabled"}"#), Some(2.0));
+    assert_eq!(
+        sample(&text, r#"pyrometer_plugin_disabled{plugin="spin_forever"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"pyrometer_plugin_failures_total{plugin="spin_forever",kind="disabled"}"#
+        ),
+        Some(2.0)
+    );
 }
 
 #[test]
@@ -199,9 +308,17 @@ fn echo_sees_the_batch_as_sent() {
     let report = set.run(&b);
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(gauge(&report, "echo_invocations"), Some(4.0));
-    assert_eq!(gauge(&report, "echo_duration_sum_ms"), Some(1.0 + 2.0 + 3.0 + 4.0));
+    assert_eq!(
+        gauge(&report, "echo_duration_sum_ms"),
+        Some(1.0 + 2.0 + 3.0 + 4.0)
+    );
     assert_eq!(gauge(&report, "echo_nan_billed"), Some(3.0));
     assert_eq!(gauge(&report, "echo_imports"), Some(-1.0));
-    let m = report.output.metrics.iter().find(|m| m.name == "echo_invocations").expect("metric");
+    let m = report
+        .output
+        .metrics
+        .iter()
+        .find(|m| m.name == "echo_invocations")
+        .expect("metric");
     assert!(m.labels.contains(&("function".into(), "my-fn".into())));
 }

@@ -168,7 +168,7 @@ def flush_imports(phase, invocation, handler_module=None, keep=False):
         if parent == -1:
             import_phase_us += cumulative_us
             if name == handler_module:
-                handler_index = index
+                handler_index = index - base  # relative to this profile
         lines.append(row_text(index, parent, self_us, cumulative_us, classify(name), error, name))
     profile_id = next(state.profile_ids)
     for body in wire.import_bodies(profile_id, base, lines, phase, invocation):

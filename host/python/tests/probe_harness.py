@@ -145,9 +145,9 @@ def profiles(records):
 class Receiver:
     """A bound Unix datagram socket in a temporary directory, drained by a thread."""
 
-    def __init__(self, read=True, rcvbuf=4 * 1024 * 1024):
+    def __init__(self, read=True, rcvbuf=4 * 1024 * 1024, path=None):
         self._dir = tempfile.TemporaryDirectory(prefix="pyro-")
-        self.path = os.path.join(self._dir.name, "probe.sock")
+        self.path = path or os.path.join(self._dir.name, "probe.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.bind(self.path)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use pyrometer::model::Batch;
+use pyrometer::model::{Batch, PluginOutput};
 use pyrometer::plugins::{PluginLimits, PluginSet, PluginSpec, artifact};
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +44,17 @@ pub(crate) struct RunArgs {
     /// Memory cap in MiB.
     #[arg(long, default_value_t = PluginLimits::default().memory_cap_bytes >> 20)]
     memory_mib: u64,
+    /// Output format: `json` (one output, or an array for an array of batches) or
+    /// `text` (findings and metrics, one per line, per batch).
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+}
+
+/// How `plugin run` prints outputs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    Json,
+    Text,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -64,7 +75,10 @@ pub(crate) fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let set = PluginSet::new()?;
     let summary = set.check(path)?;
-    println!("{}: implements pyrometer:plugin/analyzer@0.1.0", path.display());
+    println!(
+        "{}: implements pyrometer:plugin/analyzer@0.1.0",
+        path.display()
+    );
     println!("exports:");
     for e in &summary.exports {
         println!("  {e}");
@@ -100,13 +114,32 @@ fn run_batches(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         outputs.push(report.output);
     }
-    let json = if outputs.len() == 1 {
-        serde_json::to_string_pretty(&outputs[0])
-    } else {
-        serde_json::to_string_pretty(&outputs)
-    }?;
-    println!("{json}");
+    match args.format {
+        Format::Json if outputs.len() == 1 => {
+            println!("{}", serde_json::to_string_pretty(&outputs[0])?);
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&outputs)?),
+        Format::Text => print_text(&outputs),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(outputs: &[PluginOutput]) {
+    for (i, out) in outputs.iter().enumerate() {
+        println!(
+            "batch {i}: {} findings, {} metrics",
+            out.findings.len(),
+            out.metrics.len()
+        );
+        for f in &out.findings {
+            let severity = format!("{:?}", f.severity).to_lowercase();
+            println!("  [{severity}] {}: {}", f.rule, f.message);
+        }
+        for m in &out.metrics {
+            let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            println!("  {}{{{}}} {}", m.name, labels.join(","), m.value);
+        }
+    }
 }
 
 /// Reads one batch or an array of batches.

@@ -93,7 +93,9 @@ pub const MEMORY_BUCKETS_BYTES: &[f64] = &[
     10_737_418_240.0,
 ];
 /// Buckets for plugin histograms, which come without their own: Prometheus's defaults.
-pub const DEFAULT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 const fn counter(
     name: &'static str,
@@ -101,7 +103,14 @@ const fn counter(
     help: &'static str,
     labels: &'static [&'static str],
 ) -> MetricSpec {
-    MetricSpec { name, kind: MetricKind::Counter, unit, help, labels, buckets: &[] }
+    MetricSpec {
+        name,
+        kind: MetricKind::Counter,
+        unit,
+        help,
+        labels,
+        buckets: &[],
+    }
 }
 
 const fn gauge(
@@ -110,7 +119,14 @@ const fn gauge(
     help: &'static str,
     labels: &'static [&'static str],
 ) -> MetricSpec {
-    MetricSpec { name, kind: MetricKind::Gauge, unit, help, labels, buckets: &[] }
+    MetricSpec {
+        name,
+        kind: MetricKind::Gauge,
+        unit,
+        help,
+        labels,
+        buckets: &[],
+    }
 }
 
 const fn histogram(
@@ -120,7 +136,14 @@ const fn histogram(
     labels: &'static [&'static str],
     buckets: &'static [f64],
 ) -> MetricSpec {
-    MetricSpec { name, kind: MetricKind::Histogram, unit, help, labels, buckets }
+    MetricSpec {
+        name,
+        kind: MetricKind::Histogram,
+        unit,
+        help,
+        labels,
+        buckets,
+    }
 }
 
 // Function (OpenTelemetry FaaS conventions).
@@ -446,7 +469,11 @@ pub fn markdown_table() -> String {
         let labels = if spec.labels.is_empty() {
             "—".to_owned()
         } else {
-            spec.labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+            spec.labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         out.push_str(&format!(
             "| `{}` | {kind} | {} | {labels} | {} |\n",
@@ -468,17 +495,38 @@ mod tests {
         for spec in CATALOGUE {
             assert!(seen.insert(spec.name), "{} described twice", spec.name);
             let is_counter = spec.kind == MetricKind::Counter;
-            assert_eq!(spec.name.ends_with("_total"), is_counter, "{}: _total iff counter", spec.name);
+            assert_eq!(
+                spec.name.ends_with("_total"),
+                is_counter,
+                "{}: _total iff counter",
+                spec.name
+            );
             match spec.unit {
                 Unit::Seconds => assert!(spec.name.contains("_seconds"), "{}", spec.name),
                 Unit::Bytes => assert!(spec.name.contains("_bytes"), "{}", spec.name),
                 Unit::Count | Unit::None => {}
             }
-            assert!(spec.help.ends_with('.'), "{}: HELP is a sentence", spec.name);
-            assert!(!spec.labels.contains(&"request_id"), "{}: never a request id", spec.name);
+            assert!(
+                spec.help.ends_with('.'),
+                "{}: HELP is a sentence",
+                spec.name
+            );
+            assert!(
+                !spec.labels.contains(&"request_id"),
+                "{}: never a request id",
+                spec.name
+            );
             if spec.kind == MetricKind::Histogram {
-                assert!(!spec.buckets.is_empty(), "{}: histograms need buckets", spec.name);
-                assert!(spec.buckets.windows(2).all(|w| w[0] < w[1]), "{}: buckets ascend", spec.name);
+                assert!(
+                    !spec.buckets.is_empty(),
+                    "{}: histograms need buckets",
+                    spec.name
+                );
+                assert!(
+                    spec.buckets.windows(2).all(|w| w[0] < w[1]),
+                    "{}: buckets ascend",
+                    spec.name
+                );
             } else {
                 assert!(spec.buckets.is_empty(), "{}", spec.name);
             }

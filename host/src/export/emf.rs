@@ -45,7 +45,13 @@ pub const MAX_VALUES_PER_METRIC: usize = 100;
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 /// Label names that are never written (request ids would make every
 /// invocation its own metric).
-pub const FORBIDDEN_LABELS: &[&str] = &["request_id", "requestid", "aws_request_id", "request-id", "requestId"];
+pub const FORBIDDEN_LABELS: &[&str] = &[
+    "request_id",
+    "requestid",
+    "aws_request_id",
+    "request-id",
+    "requestId",
+];
 
 /// EMF settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +97,9 @@ pub struct EmfExporter {
 
 impl std::fmt::Debug for EmfExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmfExporter").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("EmfExporter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +111,11 @@ impl EmfExporter {
 
     /// An exporter writing to `writer`.
     pub fn new(config: EmfConfig, writer: Box<dyn Write + Send>) -> Self {
-        Self { config, writer, previous: HashMap::new() }
+        Self {
+            config,
+            writer,
+            previous: HashMap::new(),
+        }
     }
 
     /// The documents for `snapshot`, updating the remembered totals.
@@ -126,14 +138,19 @@ impl EmfExporter {
                 }
                 FamilyKind::Gauge | FamilyKind::Untyped => {
                     for sample in family.samples.iter().filter(|s| s.value.is_finite()) {
-                        groups.entry(label_set(sample, &[])).or_default().push(Entry {
-                            name: sample.name.clone(),
-                            unit: unit_of(&family.name),
-                            values: vec![sample.value],
-                        });
+                        groups
+                            .entry(label_set(sample, &[]))
+                            .or_default()
+                            .push(Entry {
+                                name: sample.name.clone(),
+                                unit: unit_of(&family.name),
+                                values: vec![sample.value],
+                            });
                     }
                 }
-                FamilyKind::Histogram => self.histogram(family.name.as_str(), &family.samples, &mut groups),
+                FamilyKind::Histogram => {
+                    self.histogram(family.name.as_str(), &family.samples, &mut groups)
+                }
                 // The registry renders no summaries; their quantiles cannot be summed.
                 FamilyKind::Summary => {}
             }
@@ -146,7 +163,9 @@ impl EmfExporter {
     }
 
     fn delta(&mut self, name: &str, labels: &LabelSet, value: f64) -> f64 {
-        let previous = self.previous.insert((name.to_owned(), labels.clone()), value);
+        let previous = self
+            .previous
+            .insert((name.to_owned(), labels.clone()), value);
         match previous {
             // A total that went down was reset: all of it is new.
             Some(previous) if previous <= value => value - previous,
@@ -154,7 +173,12 @@ impl EmfExporter {
         }
     }
 
-    fn histogram(&mut self, family: &str, samples: &[Sample], groups: &mut BTreeMap<LabelSet, Vec<Entry>>) {
+    fn histogram(
+        &mut self,
+        family: &str,
+        samples: &[Sample],
+        groups: &mut BTreeMap<LabelSet, Vec<Entry>>,
+    ) {
         let bucket_name = format!("{family}_bucket");
         // Per label set: (upper bound, cumulative count) in order.
         let mut buckets: BTreeMap<LabelSet, Vec<(f64, f64)>> = BTreeMap::new();
@@ -162,11 +186,19 @@ impl EmfExporter {
             let Some(le) = sample.label("le").and_then(super::exposition::parse_value) else {
                 continue;
             };
-            buckets.entry(label_set(sample, &["le"])).or_default().push((le, sample.value));
+            buckets
+                .entry(label_set(sample, &["le"]))
+                .or_default()
+                .push((le, sample.value));
         }
         for (labels, mut bounds) in buckets {
             bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let highest_finite = bounds.iter().rev().map(|b| b.0).find(|b| b.is_finite()).unwrap_or(0.0);
+            let highest_finite = bounds
+                .iter()
+                .rev()
+                .map(|b| b.0)
+                .find(|b| b.is_finite())
+                .unwrap_or(0.0);
             let mut values = Vec::new();
             let mut below = 0.0;
             for (le, cumulative) in bounds {
@@ -192,7 +224,13 @@ impl EmfExporter {
         }
     }
 
-    fn documents_for(&self, timestamp_ms: i64, labels: &LabelSet, entries: Vec<Entry>, out: &mut Vec<Value>) {
+    fn documents_for(
+        &self,
+        timestamp_ms: i64,
+        labels: &LabelSet,
+        entries: Vec<Entry>,
+        out: &mut Vec<Value>,
+    ) {
         // Dimensions: the configured ones first, then the series' own labels.
         let mut dimensions: Vec<&str> = Vec::new();
         for wanted in &self.config.dimensions {
@@ -229,7 +267,13 @@ impl EmfExporter {
         }
     }
 
-    fn document(&self, timestamp_ms: i64, labels: &LabelSet, dimensions: &[&str], batch: &[(&Entry, &[f64])]) -> Value {
+    fn document(
+        &self,
+        timestamp_ms: i64,
+        labels: &LabelSet,
+        dimensions: &[&str],
+        batch: &[(&Entry, &[f64])],
+    ) -> Value {
         let metrics: Vec<Value> = batch
             .iter()
             .map(|(entry, _)| {
@@ -267,7 +311,11 @@ impl Exporter for EmfExporter {
         "emf"
     }
 
-    fn export(&mut self, snapshot: &Snapshot, _deadline: Instant) -> Result<ExportStats, ExportError> {
+    fn export(
+        &mut self,
+        snapshot: &Snapshot,
+        _deadline: Instant,
+    ) -> Result<ExportStats, ExportError> {
         let documents = self.documents(snapshot);
         let mut buffer = Vec::with_capacity(documents.len() * 512);
         for document in &documents {
@@ -277,7 +325,11 @@ impl Exporter for EmfExporter {
         // One write per flush keeps lines whole next to other writers.
         self.writer.write_all(&buffer)?;
         self.writer.flush()?;
-        Ok(ExportStats { series: documents.len(), bytes: buffer.len(), retries: 0 })
+        Ok(ExportStats {
+            series: documents.len(),
+            bytes: buffer.len(),
+            retries: 0,
+        })
     }
 }
 
@@ -294,7 +346,9 @@ fn label_set(sample: &Sample, skip: &[&str]) -> LabelSet {
 }
 
 fn is_forbidden(label: &str) -> bool {
-    FORBIDDEN_LABELS.iter().any(|f| f.eq_ignore_ascii_case(label))
+    FORBIDDEN_LABELS
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(label))
 }
 
 /// CloudWatch's unit for a metric, from the name's unit suffix.
@@ -327,12 +381,17 @@ mod tests {
     fn counters_are_deltas_and_unchanged_ones_are_left_out() {
         let mut emf = exporter();
         let text = |n| {
-            format!("# TYPE c_total counter\nc_total{{function_name=\"f\",function_version=\"1\",request_id=\"r\"}} {n}\n")
+            format!(
+                "# TYPE c_total counter\nc_total{{function_name=\"f\",function_version=\"1\",request_id=\"r\"}} {n}\n"
+            )
         };
         let first = emf.documents(&snapshot(&text(5)));
         assert_eq!(first.len(), 1);
         assert_eq!(first[0]["c_total"], json!(5.0));
-        assert_eq!(first[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["function_name", "function_version"]]));
+        assert_eq!(
+            first[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["function_name", "function_version"]])
+        );
         assert!(first[0].get("request_id").is_none());
         assert!(emf.documents(&snapshot(&text(5))).is_empty());
         assert_eq!(emf.documents(&snapshot(&text(8)))[0]["c_total"], json!(3.0));
@@ -345,7 +404,10 @@ mod tests {
                     h_seconds_bucket{le=\"+Inf\"} 4\nh_seconds_sum 3.2\nh_seconds_count 4\n";
         let docs = emf.documents(&snapshot(text));
         assert_eq!(docs[0]["h_seconds"], json!([0.1, 0.1, 1.0, 1.0]));
-        assert_eq!(docs[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"], json!("Seconds"));
+        assert_eq!(
+            docs[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+            json!("Seconds")
+        );
     }
 
     #[test]
@@ -353,20 +415,34 @@ mod tests {
         let mut emf = exporter();
         let mut text = String::new();
         for i in 0..250 {
-            text.push_str(&format!("# TYPE g{i} gauge\ng{i}{{function_name=\"f\"}} {i}\n"));
+            text.push_str(&format!(
+                "# TYPE g{i} gauge\ng{i}{{function_name=\"f\"}} {i}\n"
+            ));
         }
         text.push_str("# TYPE h histogram\nh_bucket{function_name=\"f\",le=\"1\"} 250\nh_bucket{function_name=\"f\",le=\"+Inf\"} 250\n");
         let docs = emf.documents(&snapshot(&text));
         for doc in &docs {
-            let metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().map_or(0, Vec::len);
+            let metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .map_or(0, Vec::len);
             assert!(metrics <= MAX_METRICS_PER_DIRECTIVE);
             if let Some(values) = doc.get("h").and_then(Value::as_array) {
                 assert!(values.len() <= MAX_VALUES_PER_METRIC);
             }
         }
-        let total_h: usize = docs.iter().filter_map(|d| d.get("h")).map(|h| h.as_array().map_or(1, Vec::len)).sum();
+        let total_h: usize = docs
+            .iter()
+            .filter_map(|d| d.get("h"))
+            .map(|h| h.as_array().map_or(1, Vec::len))
+            .sum();
         assert_eq!(total_h, 250);
-        let gauges: usize = docs.iter().map(|d| d.as_object().map_or(0, |o| o.keys().filter(|k| k.starts_with('g')).count())).sum();
+        let gauges: usize = docs
+            .iter()
+            .map(|d| {
+                d.as_object()
+                    .map_or(0, |o| o.keys().filter(|k| k.starts_with('g')).count())
+            })
+            .sum();
         assert_eq!(gauges, 250);
     }
 }

@@ -52,7 +52,10 @@ pub struct Sample {
 impl Sample {
     /// The value of label `name`, if present.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn has_labels(&self, wanted: &[(&str, &str)]) -> bool {
@@ -94,7 +97,12 @@ impl Snapshot {
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         let (families, skipped_lines) = parse(&text);
-        Self { text, families, timestamp_ms, skipped_lines }
+        Self {
+            text,
+            families,
+            timestamp_ms,
+            skipped_lines,
+        }
     }
 
     /// The family named `name`.
@@ -104,12 +112,17 @@ impl Snapshot {
 
     /// Every sample whose metric name is `sample_name` (e.g. `x_bucket`).
     pub fn samples<'a>(&'a self, sample_name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.families.iter().flat_map(|f| f.samples.iter()).filter(move |s| s.name == sample_name)
+        self.families
+            .iter()
+            .flat_map(|f| f.samples.iter())
+            .filter(move |s| s.name == sample_name)
     }
 
     /// The value of the first sample named `sample_name` that has all `labels`.
     pub fn value(&self, sample_name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        self.samples(sample_name).find(|s| s.has_labels(labels)).map(|s| s.value)
+        self.samples(sample_name)
+            .find(|s| s.has_labels(labels))
+            .map(|s| s.value)
     }
 
     /// The number of sample lines.
@@ -161,7 +174,9 @@ pub fn parse(text: &str) -> (Vec<MetricFamily>, usize) {
 }
 
 fn family_for<'a>(families: &'a mut Vec<MetricFamily>, name: &str) -> &'a mut MetricFamily {
-    let is_current = families.last().is_some_and(|f| f.name == name && f.samples.is_empty());
+    let is_current = families
+        .last()
+        .is_some_and(|f| f.name == name && f.samples.is_empty());
     if !is_current {
         families.push(MetricFamily {
             name: name.to_owned(),
@@ -202,7 +217,11 @@ fn parse_sample(line: &str) -> Option<Sample> {
         rest = after;
     }
     let value = rest.split_whitespace().next()?;
-    Some(Sample { name: name.to_owned(), labels, value: parse_value(value)? })
+    Some(Sample {
+        name: name.to_owned(),
+        labels,
+        value: parse_value(value)?,
+    })
 }
 
 /// Parses `k="v",...}` and returns the labels and the text after the `}`.
@@ -321,7 +340,10 @@ mod tests {
         assert_eq!(skipped, 1);
         assert_eq!(families.len(), 3);
         let h = &families[0];
-        assert_eq!((h.name.as_str(), h.kind, h.help.as_str()), ("h_seconds", FamilyKind::Histogram, "A \\ histogram."));
+        assert_eq!(
+            (h.name.as_str(), h.kind, h.help.as_str()),
+            ("h_seconds", FamilyKind::Histogram, "A \\ histogram.")
+        );
         assert_eq!(h.samples.len(), 4);
         assert_eq!(h.samples[0].label("a"), Some("x\"y\\z\n"));
         assert_eq!(h.samples[1].value, 2.0);

@@ -39,9 +39,11 @@ impl fmt::Debug for Auth {
     // Secrets never reach logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &"***").finish()
-            }
+            Self::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"***")
+                .finish(),
             Self::Bearer(_) => f.debug_tuple("Bearer").field(&"***").finish(),
         }
     }
@@ -52,7 +54,10 @@ impl Auth {
         match self {
             Self::Basic { username, password } => {
                 let raw = format!("{username}:{password}");
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                )
             }
             Self::Bearer(token) => format!("Bearer {token}"),
         }
@@ -81,7 +86,11 @@ impl HttpClient {
             .user_agent(concat!("pyrometer/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections_per_host(2)
             .build();
-        Self { agent: ureq::Agent::new_with_config(config), auth, request_timeout }
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+            auth,
+            request_timeout,
+        }
     }
 
     /// Sends one request; it ends by `deadline` at the latest.
@@ -108,13 +117,25 @@ impl HttpClient {
         }
         let result = match body {
             Some(body) => {
-                let request = builder.body(body).map_err(|e| ExportError::Config(e.to_string()))?;
-                let request = self.agent.configure_request(request).timeout_global(Some(timeout)).build();
+                let request = builder
+                    .body(body)
+                    .map_err(|e| ExportError::Config(e.to_string()))?;
+                let request = self
+                    .agent
+                    .configure_request(request)
+                    .timeout_global(Some(timeout))
+                    .build();
                 self.agent.run(request)
             }
             None => {
-                let request = builder.body(()).map_err(|e| ExportError::Config(e.to_string()))?;
-                let request = self.agent.configure_request(request).timeout_global(Some(timeout)).build();
+                let request = builder
+                    .body(())
+                    .map_err(|e| ExportError::Config(e.to_string()))?;
+                let request = self
+                    .agent
+                    .configure_request(request)
+                    .timeout_global(Some(timeout))
+                    .build();
                 self.agent.run(request)
             }
         };
@@ -122,7 +143,10 @@ impl HttpClient {
         let status = response.status().as_u16();
         // Success bodies are read too (they are empty or tiny): an unread body
         // would keep the pooled connection from being reused.
-        let body = read_bounded(response.body_mut(), max_body_bytes.unwrap_or(MAX_ERROR_BODY_BYTES));
+        let body = read_bounded(
+            response.body_mut(),
+            max_body_bytes.unwrap_or(MAX_ERROR_BODY_BYTES),
+        );
         Ok(HttpResponse { status, body })
     }
 }
@@ -131,7 +155,12 @@ impl HttpClient {
 fn read_bounded(body: &mut ureq::Body, limit: u64) -> String {
     use std::io::Read as _;
     let mut bytes = Vec::new();
-    let _ = body.with_config().limit(u64::MAX).reader().take(limit).read_to_end(&mut bytes);
+    let _ = body
+        .with_config()
+        .limit(u64::MAX)
+        .reader()
+        .take(limit)
+        .read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).trim().to_owned()
 }
 
@@ -143,7 +172,9 @@ pub(crate) const fn max_response_body_bytes() -> u64 {
 fn map_error(error: ureq::Error, timeout: Duration) -> ExportError {
     match error {
         ureq::Error::Timeout(what) => ExportError::Timeout(format!("{what} after {timeout:?}")),
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => ExportError::Connect(error.to_string()),
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            ExportError::Connect(error.to_string())
+        }
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused
             | std::io::ErrorKind::AddrNotAvailable
@@ -164,7 +195,10 @@ mod tests {
 
     #[test]
     fn secrets_are_not_debug_printed() {
-        let basic = Auth::Basic { username: "u".into(), password: "hunter2".into() };
+        let basic = Auth::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
         let bearer = Auth::Bearer("t0ken".into());
         assert!(!format!("{basic:?}{bearer:?}").contains("hunter2"));
         assert!(!format!("{bearer:?}").contains("t0ken"));

@@ -204,7 +204,11 @@ pub trait Exporter: Send {
     fn name(&self) -> &'static str;
 
     /// Publishes one snapshot.
-    fn export(&mut self, snapshot: &Snapshot, deadline: Instant) -> Result<ExportStats, ExportError>;
+    fn export(
+        &mut self,
+        snapshot: &Snapshot,
+        deadline: Instant,
+    ) -> Result<ExportStats, ExportError>;
 
     /// Publishes the final snapshot of this execution environment and cleans up
     /// (stale markers, group deletion). The default is a plain export.

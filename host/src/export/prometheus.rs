@@ -50,7 +50,11 @@ impl MetricsServer {
                 .name("pyrometer-metrics".to_owned())
                 .spawn(move || accept_loop(&listener, &registry, &stop))?
         };
-        Ok(Self { local_addr, stop, thread: Some(thread) })
+        Ok(Self {
+            local_addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -98,15 +102,23 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<MetricsRegistry>, stop: &A
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONCURRENT_CONNECTIONS {
             active.fetch_sub(1, Ordering::SeqCst);
             let _ = stream.set_write_timeout(Some(Duration::from_millis(IO_TIMEOUT_MS)));
-            let _ = respond(&mut stream, "503 Service Unavailable", "text/plain", b"busy\n", false);
+            let _ = respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "text/plain",
+                b"busy\n",
+                false,
+            );
             continue;
         }
         let registry = Arc::clone(registry);
         let active_for_thread = Arc::clone(&active);
-        let spawned = std::thread::Builder::new().name("pyrometer-scrape".to_owned()).spawn(move || {
-            let _ = handle(&mut stream, &registry);
-            active_for_thread.fetch_sub(1, Ordering::SeqCst);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("pyrometer-scrape".to_owned())
+            .spawn(move || {
+                let _ = handle(&mut stream, &registry);
+                active_for_thread.fetch_sub(1, Ordering::SeqCst);
+            });
         if spawned.is_err() {
             active.fetch_sub(1, Ordering::SeqCst);
         }
@@ -121,16 +133,26 @@ fn handle(stream: &mut TcpStream, registry: &MetricsRegistry) -> io::Result<()> 
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
-    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (method, target) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let accepts_gzip = lines.any(|line| {
         line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("accept-encoding") && value.to_ascii_lowercase().contains("gzip")
+            name.trim().eq_ignore_ascii_case("accept-encoding")
+                && value.to_ascii_lowercase().contains("gzip")
         })
     });
     let path = target.split('?').next().unwrap_or_default();
     let head_only = method == "HEAD";
     if method != "GET" && !head_only {
-        return respond(stream, "405 Method Not Allowed", "text/plain", b"method not allowed\n", head_only);
+        return respond(
+            stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"method not allowed\n",
+            head_only,
+        );
     }
     match path {
         "/metrics" => {
@@ -139,13 +161,32 @@ fn handle(stream: &mut TcpStream, registry: &MetricsRegistry) -> io::Result<()> 
                 let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
                 encoder.write_all(text.as_bytes())?;
                 let body = encoder.finish()?;
-                respond_with(stream, "200 OK", TEXT_CONTENT_TYPE, Some("gzip"), &body, head_only)
+                respond_with(
+                    stream,
+                    "200 OK",
+                    TEXT_CONTENT_TYPE,
+                    Some("gzip"),
+                    &body,
+                    head_only,
+                )
             } else {
-                respond(stream, "200 OK", TEXT_CONTENT_TYPE, text.as_bytes(), head_only)
+                respond(
+                    stream,
+                    "200 OK",
+                    TEXT_CONTENT_TYPE,
+                    text.as_bytes(),
+                    head_only,
+                )
             }
         }
         "/-/healthy" | "/" => respond(stream, "200 OK", "text/plain", b"ok\n", head_only),
-        _ => respond(stream, "404 Not Found", "text/plain", b"not found\n", head_only),
+        _ => respond(
+            stream,
+            "404 Not Found",
+            "text/plain",
+            b"not found\n",
+            head_only,
+        ),
     }
 }
 
@@ -154,7 +195,10 @@ fn read_head(stream: &mut TcpStream) -> io::Result<String> {
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > MAX_REQUEST_HEAD_BYTES {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too large",
+            ));
         }
         let n = stream.read(&mut chunk)?;
         if n == 0 {
@@ -165,7 +209,13 @@ fn read_head(stream: &mut TcpStream) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8], head_only: bool) -> io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+) -> io::Result<()> {
     respond_with(stream, status, content_type, None, body, head_only)
 }
 
@@ -177,7 +227,9 @@ fn respond_with(
     body: &[u8],
     head_only: bool,
 ) -> io::Result<()> {
-    let encoding = encoding.map(|e| format!("Content-Encoding: {e}\r\n")).unwrap_or_default();
+    let encoding = encoding
+        .map(|e| format!("Content-Encoding: {e}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{encoding}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -69,7 +69,10 @@ impl Default for PushgatewayConfig {
 impl PushgatewayConfig {
     /// Defaults for the gateway at `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), ..Self::default() }
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -113,7 +116,9 @@ impl PushgatewayExporter {
 
     /// Deletes this environment's group.
     pub fn delete(&self, deadline: Instant) -> Result<(), ExportError> {
-        let response = self.client.send(Method::DELETE, &self.group_url, &[], None, deadline, None)?;
+        let response =
+            self.client
+                .send(Method::DELETE, &self.group_url, &[], None, deadline, None)?;
         check_status(response.status, response.body, "delete")
     }
 }
@@ -123,21 +128,46 @@ impl Exporter for PushgatewayExporter {
         "pushgateway"
     }
 
-    fn export(&mut self, snapshot: &Snapshot, deadline: Instant) -> Result<ExportStats, ExportError> {
+    fn export(
+        &mut self,
+        snapshot: &Snapshot,
+        deadline: Instant,
+    ) -> Result<ExportStats, ExportError> {
         let text = snapshot.text.as_bytes();
         let gzipped;
         let (body, headers): (&[u8], &[(&str, &str)]) = if self.gzip {
-            gzipped = gzip(text)?;
-            (&gzipped, &[("Content-Type", TEXT_CONTENT_TYPE), ("Content-Encoding", "gzip")])
+            gzipped = gzip_body(text)?;
+            (
+                &gzipped,
+                &[
+                    ("Content-Type", TEXT_CONTENT_TYPE),
+                    ("Content-Encoding", "gzip"),
+                ],
+            )
         } else {
             (text, &[("Content-Type", TEXT_CONTENT_TYPE)])
         };
-        let response = self.client.send(Method::PUT, &self.group_url, headers, Some(body), deadline, None)?;
+        let response = self.client.send(
+            Method::PUT,
+            &self.group_url,
+            headers,
+            Some(body),
+            deadline,
+            None,
+        )?;
         check_status(response.status, response.body, "push")?;
-        Ok(ExportStats { series: snapshot.series_count(), bytes: body.len(), retries: 0 })
+        Ok(ExportStats {
+            series: snapshot.series_count(),
+            bytes: body.len(),
+            retries: 0,
+        })
     }
 
-    fn shutdown(&mut self, snapshot: &Snapshot, deadline: Instant) -> Result<ExportStats, ExportError> {
+    fn shutdown(
+        &mut self,
+        snapshot: &Snapshot,
+        deadline: Instant,
+    ) -> Result<ExportStats, ExportError> {
         if self.delete_on_shutdown {
             self.delete(deadline)?;
             return Ok(ExportStats::default());
@@ -153,11 +183,16 @@ fn check_status(status: u16, message: String, action: &str) -> Result<(), Export
             tracing::warn!(status, gateway_message = %message, "pushgateway refused the {action}");
             Err(ExportError::Rejected { status, message })
         }
-        _ => Err(ExportError::Unavailable { status, attempts: 1, message }),
+        _ => Err(ExportError::Unavailable {
+            status,
+            attempts: 1,
+            message,
+        }),
     }
 }
 
-fn gzip(data: &[u8]) -> Result<Vec<u8>, ExportError> {
+/// The request body for `text` when gzip is on (what every push sends).
+pub fn gzip_body(data: &[u8]) -> Result<Vec<u8>, ExportError> {
     // Fast compression: most of the size gain for a fraction of the CPU, and
     // the flush sits on the invocation's critical path.
     let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::fast());
@@ -168,7 +203,9 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>, ExportError> {
 fn base_url(url: &str) -> Result<&str, ExportError> {
     let base = url.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(ExportError::Config(format!("pushgateway URL must be http(s)://…, got {url:?}")));
+        return Err(ExportError::Config(format!(
+            "pushgateway URL must be http(s)://…, got {url:?}"
+        )));
     }
     Ok(base)
 }
@@ -191,6 +228,9 @@ pub fn grouping_path(labels: &[(&str, &str)]) -> String {
         .collect()
 }
 
+/// A group's labels (its grouping key).
+pub type GroupLabels = BTreeMap<String, String>;
+
 /// Settings for [`gc_stale_groups`].
 #[derive(Debug, Clone)]
 pub struct GcConfig {
@@ -209,7 +249,13 @@ pub struct GcConfig {
 impl GcConfig {
     /// Delete groups at `url` older than `older_than`, within 30 seconds.
     pub fn new(url: impl Into<String>, older_than: Duration) -> Self {
-        Self { url: url.into(), auth: None, older_than, timeout: Duration::from_secs(30), dry_run: false }
+        Self {
+            url: url.into(),
+            auth: None,
+            older_than,
+            timeout: Duration::from_secs(30),
+            dry_run: false,
+        }
     }
 }
 
@@ -217,11 +263,11 @@ impl GcConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GcReport {
     /// Groups deleted (or, in a dry run, to be deleted).
-    pub deleted: Vec<BTreeMap<String, String>>,
+    pub deleted: Vec<GroupLabels>,
     /// Groups kept because they were pushed recently.
     pub kept: usize,
     /// Groups whose deletion failed, with the reason.
-    pub failed: Vec<(BTreeMap<String, String>, String)>,
+    pub failed: Vec<(GroupLabels, String)>,
 }
 
 /// Deletes every group whose `push_time_seconds` is older than
@@ -240,9 +286,15 @@ pub fn gc_stale_groups(config: &GcConfig) -> Result<GcReport, ExportError> {
         Some(max_response_body_bytes()),
     )?;
     if response.status != 200 {
-        return Err(ExportError::Rejected { status: response.status, message: response.body });
+        return Err(ExportError::Rejected {
+            status: response.status,
+            message: response.body,
+        });
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let mut report = GcReport::default();
     for (labels, pushed_at) in parse_groups(&response.body)? {
         if now - pushed_at <= config.older_than.as_secs_f64() {
@@ -254,11 +306,18 @@ pub fn gc_stale_groups(config: &GcConfig) -> Result<GcReport, ExportError> {
             continue;
         }
         let Some(job) = labels.get("job") else {
-            report.failed.push((labels, "group has no job label".to_owned()));
+            report
+                .failed
+                .push((labels, "group has no job label".to_owned()));
             continue;
         };
         let mut key: Vec<(&str, &str)> = vec![("job", job)];
-        key.extend(labels.iter().filter(|(k, _)| *k != "job").map(|(k, v)| (k.as_str(), v.as_str())));
+        key.extend(
+            labels
+                .iter()
+                .filter(|(k, _)| *k != "job")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         let url = format!("{base}/metrics{}", grouping_path(&key));
         match client
             .send(Method::DELETE, &url, &[], None, deadline, None)
@@ -272,9 +331,9 @@ pub fn gc_stale_groups(config: &GcConfig) -> Result<GcReport, ExportError> {
 }
 
 /// Parses `/api/v1/metrics` into (group labels, last successful push time).
-fn parse_groups(body: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>, ExportError> {
-    let json: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| ExportError::Response(format!("groups listing: {e}")))?;
+fn parse_groups(body: &str) -> Result<Vec<(GroupLabels, f64)>, ExportError> {
+    let json: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| ExportError::Response(format!("groups listing: {e}")))?;
     let groups = json
         .get("data")
         .and_then(|d| d.as_array())
@@ -304,7 +363,9 @@ fn parse_groups(body: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>, Expo
 /// Parses an age such as `10m`, `90s`, `500ms`, `2h` or `1d`.
 pub fn parse_age(text: &str) -> Result<Duration, ExportError> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number
         .parse()
@@ -315,7 +376,11 @@ pub fn parse_age(text: &str) -> Result<Duration, ExportError> {
         "m" => number * 60.0,
         "h" => number * 3600.0,
         "d" => number * 86_400.0,
-        _ => return Err(ExportError::Config(format!("unknown unit in {text:?}: use ms, s, m, h or d"))),
+        _ => {
+            return Err(ExportError::Config(format!(
+                "unknown unit in {text:?}: use ms, s, m, h or d"
+            )));
+        }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| ExportError::Config(format!("{text:?}: {e}")))
 }
@@ -326,8 +391,15 @@ mod tests {
 
     #[test]
     fn grouping_key_is_url_safe_base64() {
-        let path = grouping_path(&[("job", "pyrometer"), ("instance", "2024/01/01/[$LATEST]ab?c"), ("x", "")]);
-        assert_eq!(path, "/job@base64/cHlyb21ldGVy/instance@base64/MjAyNC8wMS8wMS9bJExBVEVTVF1hYj9j/x@base64/=");
+        let path = grouping_path(&[
+            ("job", "pyrometer"),
+            ("instance", "2024/01/01/[$LATEST]ab?c"),
+            ("x", ""),
+        ]);
+        assert_eq!(
+            path,
+            "/job@base64/cHlyb21ldGVy/instance@base64/MjAyNC8wMS8wMS9bJExBVEVTVF1hYj9j/x@base64/="
+        );
         assert!(!path["/job@base64".len()..].contains(['+', '?', '%']));
     }
 

@@ -22,19 +22,25 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use super::Identity;
 use super::catalogue::{self, CATALOGUE, MetricSpec};
 use super::exposition::{self, Snapshot};
-use crate::model::{Batch, Finding, FunctionInfo, ImportProfile, Invocation, MetricKind, PluginMetric, PluginOutput, Severity, Status};
+use crate::model::{
+    Batch, Finding, FunctionInfo, ImportProfile, Invocation, MetricKind, PluginMetric,
+    PluginOutput, Severity, Status,
+};
 
 /// How many of a cold start's slowest modules get their own series.
 pub const DEFAULT_TOP_IMPORTS: usize = 10;
 
 const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
 
-static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// A family of fractional counters, rendered by the registry itself.
 #[derive(Debug, Default)]
@@ -75,7 +81,10 @@ impl MetricsRegistry {
         }
         let mut global_labels = vec![
             ("function_name".to_owned(), identity.function_name.clone()),
-            ("function_version".to_owned(), identity.function_version.clone()),
+            (
+                "function_version".to_owned(),
+                identity.function_version.clone(),
+            ),
         ];
         global_labels.sort();
         for (name, value) in &global_labels {
@@ -92,7 +101,12 @@ impl MetricsRegistry {
             top_imports,
         };
         for spec in CATALOGUE {
-            registry.describe(spec.name, spec.kind, spec.help, spec.is_fractional_counter());
+            registry.describe(
+                spec.name,
+                spec.kind,
+                spec.help,
+                spec.is_fractional_counter(),
+            );
         }
         registry
     }
@@ -112,7 +126,10 @@ impl MetricsRegistry {
         let help = SharedString::from(help.to_owned());
         match kind {
             MetricKind::Counter if fractional => {
-                let mut families = self.float_counters.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut families = self
+                    .float_counters
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 families.entry(name.to_owned()).or_default().help = help.to_string();
             }
             MetricKind::Counter => self.recorder.describe_counter(key, None, help),
@@ -124,7 +141,13 @@ impl MetricsRegistry {
     /// Records `value` for the catalogue metric `spec`: a counter adds it, a
     /// gauge is set to it, a histogram observes it. Non-finite values are ignored.
     pub fn record(&self, spec: &MetricSpec, labels: &[(&str, &str)], value: f64) {
-        self.record_raw(spec.name, spec.kind, spec.is_fractional_counter(), labels, value);
+        self.record_raw(
+            spec.name,
+            spec.kind,
+            spec.is_fractional_counter(),
+            labels,
+            value,
+        );
     }
 
     fn record_raw(
@@ -148,8 +171,16 @@ impl MetricsRegistry {
                 series.push(((*k).to_owned(), (*v).to_owned()));
             }
             series.sort();
-            let mut families = self.float_counters.lock().unwrap_or_else(PoisonError::into_inner);
-            *families.entry(name.to_owned()).or_default().series.entry(series).or_insert(0.0) += value;
+            let mut families = self
+                .float_counters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *families
+                .entry(name.to_owned())
+                .or_default()
+                .series
+                .entry(series)
+                .or_insert(0.0) += value;
             return;
         }
         let key = Key::from_parts(
@@ -163,11 +194,16 @@ impl MetricsRegistry {
             MetricKind::Counter => {
                 if value >= 0.0 {
                     // Integer counters count things; a fractional increment is rounded.
-                    self.recorder.register_counter(&key, &METADATA).increment(value.round() as u64);
+                    self.recorder
+                        .register_counter(&key, &METADATA)
+                        .increment(value.round() as u64);
                 }
             }
             MetricKind::Gauge => self.recorder.register_gauge(&key, &METADATA).set(value),
-            MetricKind::Histogram => self.recorder.register_histogram(&key, &METADATA).record(value),
+            MetricKind::Histogram => self
+                .recorder
+                .register_histogram(&key, &METADATA)
+                .record(value),
         }
     }
 
@@ -186,7 +222,11 @@ impl MetricsRegistry {
     /// Records what is known about the function itself (`python_info`, memory limit).
     pub fn record_function(&self, function: &FunctionInfo) {
         if !function.runtime.is_empty() {
-            self.record(&catalogue::PYTHON_INFO, &[("runtime", &function.runtime)], 1.0);
+            self.record(
+                &catalogue::PYTHON_INFO,
+                &[("runtime", &function.runtime)],
+                1.0,
+            );
         }
         if function.memory_size_mb > 0 {
             let bytes = f64::from(function.memory_size_mb) * BYTES_PER_MB;
@@ -197,11 +237,19 @@ impl MetricsRegistry {
     /// Records one invocation. Call it once per invocation; figures that were
     /// not measured (`None`) are simply not recorded.
     pub fn record_invocation(&self, invocation: &Invocation) {
-        let cold = if invocation.cold_start { "true" } else { "false" };
+        let cold = if invocation.cold_start {
+            "true"
+        } else {
+            "false"
+        };
         let status = status_label(invocation.status);
         let outcome = [("cold_start", cold), ("status", status)];
         self.record(&catalogue::FAAS_INVOCATIONS_TOTAL, &outcome, 1.0);
-        self.record(&catalogue::FAAS_INVOKE_DURATION_SECONDS, &outcome, invocation.duration_ms / 1e3);
+        self.record(
+            &catalogue::FAAS_INVOKE_DURATION_SECONDS,
+            &outcome,
+            invocation.duration_ms / 1e3,
+        );
         if invocation.cold_start {
             self.record(&catalogue::FAAS_COLDSTARTS_TOTAL, &[], 1.0);
         }
@@ -215,26 +263,55 @@ impl MetricsRegistry {
         }
         let ms_to_s = |ms: Option<f64>| ms.map(|ms| ms / 1e3);
         let observations = [
-            (&catalogue::FAAS_INIT_DURATION_SECONDS, ms_to_s(invocation.init_duration_ms)),
-            (&catalogue::FAAS_BILLED_DURATION_SECONDS, ms_to_s(invocation.billed_duration_ms)),
-            (&catalogue::FAAS_POST_RUNTIME_DURATION_SECONDS, ms_to_s(invocation.post_runtime_ms)),
-            (&catalogue::FAAS_MEM_USAGE_BYTES, invocation.max_memory_used_mb.map(|mb| mb * BYTES_PER_MB)),
-            (&catalogue::FAAS_MEM_LIMIT_BYTES, invocation.memory_size_mb.map(|mb| mb * BYTES_PER_MB)),
-            (&catalogue::PROCESS_RESIDENT_MEMORY_BYTES, invocation.rss_bytes),
-            (&catalogue::PYTHON_GC_PAUSE_SECONDS, ms_to_s(invocation.gc_pause_ms)),
-            (&catalogue::PYTHON_ALLOCATED_BLOCKS, invocation.allocated_blocks),
+            (
+                &catalogue::FAAS_INIT_DURATION_SECONDS,
+                ms_to_s(invocation.init_duration_ms),
+            ),
+            (
+                &catalogue::FAAS_BILLED_DURATION_SECONDS,
+                ms_to_s(invocation.billed_duration_ms),
+            ),
+            (
+                &catalogue::FAAS_POST_RUNTIME_DURATION_SECONDS,
+                ms_to_s(invocation.post_runtime_ms),
+            ),
+            (
+                &catalogue::FAAS_MEM_USAGE_BYTES,
+                invocation.max_memory_used_mb.map(|mb| mb * BYTES_PER_MB),
+            ),
+            (
+                &catalogue::FAAS_MEM_LIMIT_BYTES,
+                invocation.memory_size_mb.map(|mb| mb * BYTES_PER_MB),
+            ),
+            (
+                &catalogue::PROCESS_RESIDENT_MEMORY_BYTES,
+                invocation.rss_bytes,
+            ),
+            (
+                &catalogue::PYTHON_GC_PAUSE_SECONDS,
+                ms_to_s(invocation.gc_pause_ms),
+            ),
+            (
+                &catalogue::PYTHON_ALLOCATED_BLOCKS,
+                invocation.allocated_blocks,
+            ),
         ];
         for (spec, value) in observations {
             if let Some(value) = value {
                 self.record(spec, &[], value);
             }
         }
-        let cpu_ms = invocation.cpu_user_ms.unwrap_or(0.0) + invocation.cpu_system_ms.unwrap_or(0.0);
+        let cpu_ms =
+            invocation.cpu_user_ms.unwrap_or(0.0) + invocation.cpu_system_ms.unwrap_or(0.0);
         if invocation.cpu_user_ms.is_some() || invocation.cpu_system_ms.is_some() {
             self.record(&catalogue::PROCESS_CPU_SECONDS_TOTAL, &[], cpu_ms / 1e3);
         }
         if invocation.gc_collections > 0 {
-            self.record(&catalogue::PYTHON_GC_COLLECTIONS_TOTAL, &[], f64::from(invocation.gc_collections));
+            self.record(
+                &catalogue::PYTHON_GC_COLLECTIONS_TOTAL,
+                &[],
+                f64::from(invocation.gc_collections),
+            );
         }
     }
 
@@ -247,9 +324,17 @@ impl MetricsRegistry {
             .filter(|m| m.parent.is_none())
             .map(|m| m.cumulative_us)
             .sum();
-        self.record(&catalogue::PYTHON_IMPORT_DURATION_SECONDS, &[], total_us as f64 / 1e6);
+        self.record(
+            &catalogue::PYTHON_IMPORT_DURATION_SECONDS,
+            &[],
+            total_us as f64 / 1e6,
+        );
         let mut slowest: Vec<_> = profile.modules.iter().collect();
-        slowest.sort_by(|a, b| b.cumulative_us.cmp(&a.cumulative_us).then_with(|| a.module.cmp(&b.module)));
+        slowest.sort_by(|a, b| {
+            b.cumulative_us
+                .cmp(&a.cumulative_us)
+                .then_with(|| a.module.cmp(&b.module))
+        });
         for module in slowest.into_iter().take(self.top_imports) {
             let origin = match module.origin {
                 crate::model::Origin::Builtin => "builtin",
@@ -287,7 +372,10 @@ impl MetricsRegistry {
         let reason = if catalogue::find(&metric.name).is_some() {
             Some("builtin-name")
         } else {
-            let mut families = self.plugin_families.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut families = self
+                .plugin_families
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match families.get(&metric.name) {
                 Some(kind) if *kind != metric.kind => Some("kind-clash"),
                 Some(_) => None,
@@ -312,7 +400,11 @@ impl MetricsRegistry {
             );
             return;
         }
-        let labels: Vec<(&str, &str)> = metric.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let labels: Vec<(&str, &str)> = metric
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         self.record_raw(&metric.name, metric.kind, true, &labels, metric.value);
     }
 
@@ -325,7 +417,11 @@ impl MetricsRegistry {
         };
         self.record(
             &catalogue::PYROMETER_FINDINGS_TOTAL,
-            &[("plugin", &finding.plugin), ("rule", &finding.rule), ("severity", severity)],
+            &[
+                ("plugin", &finding.plugin),
+                ("rule", &finding.rule),
+                ("severity", severity),
+            ],
             1.0,
         );
     }
@@ -343,9 +439,16 @@ impl MetricsRegistry {
     }
 
     fn render_float_counters(&self, out: &mut String) {
-        let families = self.float_counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let families = self
+            .float_counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for (name, family) in families.iter().filter(|(_, f)| !f.series.is_empty()) {
-            let _ = writeln!(out, "# HELP {name} {}", exposition::escape_help(&family.help));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {}",
+                exposition::escape_help(&family.help)
+            );
             let _ = writeln!(out, "# TYPE {name} counter");
             for (labels, value) in &family.series {
                 out.push_str(name);
@@ -414,21 +517,41 @@ mod tests {
         let fv = [("function_name", "checkout"), ("function_version", "7")];
         let with = |extra: &[(&'static str, &'static str)]| [&fv[..], extra].concat();
         assert_eq!(
-            value(&snap, "faas_invocations_total", &with(&[("cold_start", "true"), ("status", "success")])),
+            value(
+                &snap,
+                "faas_invocations_total",
+                &with(&[("cold_start", "true"), ("status", "success")])
+            ),
             Some(1.0)
         );
-        assert_eq!(value(&snap, "faas_errors_total", &with(&[("status", "timeout")])), Some(1.0));
-        assert_eq!(value(&snap, "faas_timeouts_total", &fv), Some(1.0));
-        assert_eq!(value(&snap, "faas_init_duration_seconds_count", &fv), Some(1.0));
-        assert_eq!(value(&snap, "faas_init_duration_seconds_sum", &fv), Some(0.8));
         assert_eq!(
-            value(&snap, "faas_init_duration_seconds_bucket", &with(&[("le", "1")])),
+            value(&snap, "faas_errors_total", &with(&[("status", "timeout")])),
+            Some(1.0)
+        );
+        assert_eq!(value(&snap, "faas_timeouts_total", &fv), Some(1.0));
+        assert_eq!(
+            value(&snap, "faas_init_duration_seconds_count", &fv),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&snap, "faas_init_duration_seconds_sum", &fv),
+            Some(0.8)
+        );
+        assert_eq!(
+            value(
+                &snap,
+                "faas_init_duration_seconds_bucket",
+                &with(&[("le", "1")])
+            ),
             Some(1.0)
         );
         let cpu = value(&snap, "process_cpu_seconds_total", &fv).unwrap_or_default();
         assert!((cpu - 0.0215).abs() < 1e-12, "{cpu}");
         assert_eq!(value(&snap, "python_gc_collections_total", &fv), Some(3.0));
-        assert!(!snap.text.contains("req-1"), "a request id must never become a label");
+        assert!(
+            !snap.text.contains("req-1"),
+            "a request id must never become a label"
+        );
     }
 
     #[test]
@@ -441,7 +564,10 @@ mod tests {
         let text = registry.render();
         assert!(!text.contains("summary"), "no summaries:\n{text}");
         for spec in CATALOGUE.iter().filter(|s| s.kind == MetricKind::Histogram) {
-            let buckets = text.lines().filter(|l| l.starts_with(&format!("{}_bucket{{", spec.name))).count();
+            let buckets = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{}_bucket{{", spec.name)))
+                .count();
             assert_eq!(buckets, spec.buckets.len() + 1, "{}", spec.name);
         }
     }
@@ -466,7 +592,10 @@ mod tests {
             ],
         });
         let snap = registry.snapshot();
-        assert_eq!(snap.value("python_import_duration_seconds_sum", &[]), Some(0.902));
+        assert_eq!(
+            snap.value("python_import_duration_seconds_sum", &[]),
+            Some(0.902)
+        );
         let modules: Vec<_> = snap
             .samples("python_import_module_duration_seconds")
             .map(|s| s.label("module").unwrap_or_default().to_owned())
@@ -510,19 +639,30 @@ mod tests {
         assert_eq!(snap.value("leak_score", &rule), Some(4.0));
         assert_eq!(snap.value("leak_latency_seconds_count", &rule), Some(1.0));
         assert_eq!(
-            snap.value("pyrometer_plugin_metrics_rejected_total", &[("reason", "kind-clash")]),
+            snap.value(
+                "pyrometer_plugin_metrics_rejected_total",
+                &[("reason", "kind-clash")]
+            ),
             Some(1.0)
         );
         assert_eq!(
-            snap.value("pyrometer_plugin_metrics_rejected_total", &[("reason", "builtin-name")]),
+            snap.value(
+                "pyrometer_plugin_metrics_rejected_total",
+                &[("reason", "builtin-name")]
+            ),
             Some(1.0)
         );
         assert_eq!(snap.value("faas_invocations_total", &[]), None);
         assert_eq!(
-            snap.value("pyrometer_findings_total", &[("rule", "memory-leak"), ("severity", "critical")]),
+            snap.value(
+                "pyrometer_findings_total",
+                &[("rule", "memory-leak"), ("severity", "critical")]
+            ),
             Some(1.0)
         );
-        let help = snap.family("leak_growth_bytes_total").map(|f| f.help.clone());
+        let help = snap
+            .family("leak_growth_bytes_total")
+            .map(|f| f.help.clone());
         assert_eq!(help.as_deref(), Some("From a test plugin."));
     }
 

@@ -77,7 +77,10 @@ impl Default for RemoteWriteConfig {
 impl RemoteWriteConfig {
     /// Defaults for the receiver at `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), ..Self::default() }
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -100,10 +103,16 @@ impl RemoteWriteExporter {
     /// An exporter for `identity` writing to `config.url`.
     pub fn new(config: &RemoteWriteConfig, identity: &Identity) -> Result<Self, ExportError> {
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(ExportError::Config(format!("remote-write URL must be http(s)://…, got {:?}", config.url)));
+            return Err(ExportError::Config(format!(
+                "remote-write URL must be http(s)://…, got {:?}",
+                config.url
+            )));
         }
         Ok(Self {
-            client: HttpClient::new(config.auth.clone(), Duration::from_millis(config.request_timeout_ms)),
+            client: HttpClient::new(
+                config.auth.clone(),
+                Duration::from_millis(config.request_timeout_ms),
+            ),
             config: config.clone(),
             job: identity.job.clone(),
             instance: identity.instance.clone(),
@@ -138,6 +147,30 @@ impl RemoteWriteExporter {
         out
     }
 
+    /// The compressed body of one write request for `snapshot` at
+    /// `timestamp_ms`: exactly what [`Exporter::export`] sends.
+    pub fn encode(&self, snapshot: &Snapshot, timestamp_ms: i64) -> Result<Vec<u8>, ExportError> {
+        self.encode_series(&self.series(snapshot), snapshot, timestamp_ms)
+    }
+
+    fn encode_series(
+        &self,
+        series: &[(SeriesLabels, f64)],
+        snapshot: &Snapshot,
+        timestamp_ms: i64,
+    ) -> Result<Vec<u8>, ExportError> {
+        let metadata = if self.config.send_metadata {
+            metadata(snapshot)
+        } else {
+            Vec::new()
+        };
+        snappy(&encode_write_request(
+            series.iter().map(|(l, v)| (l, *v)),
+            timestamp_ms,
+            &metadata,
+        ))
+    }
+
     /// Encodes and POSTs, retrying 5xx / 429 / transport errors with backoff.
     fn send(&self, body: &[u8], deadline: Instant) -> Result<u32, ExportError> {
         let headers = [
@@ -151,19 +184,35 @@ impl RemoteWriteExporter {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match self.client.send(Method::POST, &self.config.url, &headers, Some(body), deadline, None) {
+            let error = match self.client.send(
+                Method::POST,
+                &self.config.url,
+                &headers,
+                Some(body),
+                deadline,
+                None,
+            ) {
                 Ok(response) if (200..300).contains(&response.status) => return Ok(attempt - 1),
-                Ok(response) if response.status == 429 || response.status >= 500 => ExportError::Unavailable {
-                    status: response.status,
-                    attempts: attempt,
-                    message: response.body,
-                },
+                Ok(response) if response.status == 429 || response.status >= 500 => {
+                    ExportError::Unavailable {
+                        status: response.status,
+                        attempts: attempt,
+                        message: response.body,
+                    }
+                }
                 Ok(response) => {
                     tracing::warn!(status = response.status, message = %response.body, "remote write refused");
-                    return Err(ExportError::Rejected { status: response.status, message: response.body });
+                    return Err(ExportError::Rejected {
+                        status: response.status,
+                        message: response.body,
+                    });
                 }
-                Err(ExportError::BudgetExhausted) if attempt > 1 => return Err(ExportError::BudgetExhausted),
-                Err(error @ (ExportError::Config(_) | ExportError::BudgetExhausted)) => return Err(error),
+                Err(ExportError::BudgetExhausted) if attempt > 1 => {
+                    return Err(ExportError::BudgetExhausted);
+                }
+                Err(error @ (ExportError::Config(_) | ExportError::BudgetExhausted)) => {
+                    return Err(error);
+                }
                 Err(error) => error,
             };
             let left = deadline.saturating_duration_since(Instant::now());
@@ -181,23 +230,34 @@ impl Exporter for RemoteWriteExporter {
         "remote_write"
     }
 
-    fn export(&mut self, snapshot: &Snapshot, deadline: Instant) -> Result<ExportStats, ExportError> {
+    fn export(
+        &mut self,
+        snapshot: &Snapshot,
+        deadline: Instant,
+    ) -> Result<ExportStats, ExportError> {
         let timestamp_ms = self.next_timestamp(snapshot.timestamp_ms);
         let series = self.series(snapshot);
-        let metadata = if self.config.send_metadata { metadata(snapshot) } else { Vec::new() };
-        let body = encode_write_request(series.iter().map(|(l, v)| (l, *v)), timestamp_ms, &metadata);
-        let body = snappy(&body)?;
+        let body = self.encode_series(&series, snapshot, timestamp_ms)?;
         let retries = self.send(&body, deadline)?;
         let count = series.len();
         self.last_sent = series.into_iter().map(|(labels, _)| labels).collect();
-        Ok(ExportStats { series: count, bytes: body.len(), retries })
+        Ok(ExportStats {
+            series: count,
+            bytes: body.len(),
+            retries,
+        })
     }
 
-    fn shutdown(&mut self, snapshot: &Snapshot, deadline: Instant) -> Result<ExportStats, ExportError> {
+    fn shutdown(
+        &mut self,
+        snapshot: &Snapshot,
+        deadline: Instant,
+    ) -> Result<ExportStats, ExportError> {
         let mut stats = self.export(snapshot, deadline)?;
         let timestamp_ms = self.next_timestamp(snapshot.timestamp_ms);
         let stale = f64::from_bits(STALE_NAN_BITS);
-        let body = encode_write_request(self.last_sent.iter().map(|l| (l, stale)), timestamp_ms, &[]);
+        let body =
+            encode_write_request(self.last_sent.iter().map(|l| (l, stale)), timestamp_ms, &[]);
         let body = snappy(&body)?;
         stats.retries += self.send(&body, deadline)?;
         stats.bytes += body.len();
@@ -295,7 +355,8 @@ mod tests {
 
     #[test]
     fn encodes_the_write_request_wire_format() {
-        let labels: SeriesLabels = vec![("__name__".into(), "up".into()), ("job".into(), "j".into())];
+        let labels: SeriesLabels =
+            vec![("__name__".into(), "up".into()), ("job".into(), "j".into())];
         let bytes = encode_write_request(std::iter::once((&labels, 1.0)), 1_700_000_000_000, &[]);
         // WriteRequest.timeseries (field 1, length-delimited)
         assert_eq!(bytes[0], 0x0a);
@@ -308,7 +369,10 @@ mod tests {
         // The sample: value 1.0 as a little-endian double, then the timestamp varint.
         let sample_at = inner.len() - 18;
         assert_eq!(&inner[sample_at..sample_at + 3], &[0x12, 16, 0x09]);
-        assert_eq!(&inner[sample_at + 3..sample_at + 11], &1.0f64.to_bits().to_le_bytes());
+        assert_eq!(
+            &inner[sample_at + 3..sample_at + 11],
+            &1.0f64.to_bits().to_le_bytes()
+        );
         assert_eq!(inner[sample_at + 11], 0x10);
         let mut ts = Vec::new();
         put_varint(&mut ts, 1_700_000_000_000);
@@ -333,10 +397,14 @@ mod tests {
             function_version: "1".into(),
             instance: "i".into(),
         };
-        let mut exporter =
-            RemoteWriteExporter::new(&RemoteWriteConfig::new("http://127.0.0.1:1/api/v1/write"), &identity)
-                .map_err(|e| e.to_string());
-        let Ok(exporter) = exporter.as_mut() else { panic!("{exporter:?}") };
+        let mut exporter = RemoteWriteExporter::new(
+            &RemoteWriteConfig::new("http://127.0.0.1:1/api/v1/write"),
+            &identity,
+        )
+        .map_err(|e| e.to_string());
+        let Ok(exporter) = exporter.as_mut() else {
+            panic!("{exporter:?}")
+        };
         assert_eq!(exporter.next_timestamp(1000), 1000);
         assert_eq!(exporter.next_timestamp(1000), 1001);
         assert_eq!(exporter.next_timestamp(999), 1002);

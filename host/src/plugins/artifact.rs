@@ -60,11 +60,9 @@ fn component_from_bytes(
         Some(Precompiled::Component) => {
             // SAFETY: `.cwasm` files are trusted input (see the module docs);
             // wasmtime validates the header, version and engine settings.
-            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| {
-                LoadError::Precompiled {
-                    path: path_buf(),
-                    reason: first_line(&e),
-                }
+            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Precompiled {
+                path: path_buf(),
+                reason: first_line(&e),
             })
         }
         Some(Precompiled::Module) => Err(LoadError::NotAComponent {
@@ -93,7 +91,11 @@ fn is_core_module(bytes: &[u8]) -> bool {
 }
 
 /// Refuses a component that imports anything outside the granted set.
-fn check_capabilities(engine: &Engine, path: &Path, component: &Component) -> Result<(), LoadError> {
+fn check_capabilities(
+    engine: &Engine,
+    path: &Path,
+    component: &Component,
+) -> Result<(), LoadError> {
     let summary = summarize(engine, component);
     match summary
         .imports
@@ -120,7 +122,10 @@ pub fn summarize(engine: &Engine, component: &Component) -> ComponentSummary {
         })
         .collect();
     ComponentSummary {
-        imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
+        imports: ty
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
         exports,
     }
 }

@@ -143,5 +143,9 @@ pub struct CallError {
 
 /// The first line of an error chain, for one-line messages.
 pub(crate) fn first_line(e: &wasmtime::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().to_owned()
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

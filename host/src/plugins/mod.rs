@@ -114,8 +114,10 @@ pub struct PluginSet {
 impl PluginSet {
     /// An empty set with its engine and ticker running.
     pub fn new() -> anyhow::Result<Self> {
-        let engine = plugin_engine().map_err(|e| anyhow::anyhow!("cannot create the plugin engine: {e:#}"))?;
-        let linker = sandbox::linker(&engine).map_err(|e| anyhow::anyhow!("cannot link WASI: {e:#}"))?;
+        let engine = plugin_engine()
+            .map_err(|e| anyhow::anyhow!("cannot create the plugin engine: {e:#}"))?;
+        let linker =
+            sandbox::linker(&engine).map_err(|e| anyhow::anyhow!("cannot link WASI: {e:#}"))?;
         let ticker = EpochTicker::start(&engine)?;
         telemetry::describe();
         Ok(Self {
@@ -154,7 +156,10 @@ impl PluginSet {
     /// it imports and exports. Nothing is instantiated.
     pub fn check(&self, path: &std::path::Path) -> Result<ComponentSummary, LoadError> {
         let pre = runner::prepare(&self.engine, &self.linker, path)?;
-        Ok(artifact::summarize(&self.engine, pre.instance_pre().component()))
+        Ok(artifact::summarize(
+            &self.engine,
+            pre.instance_pre().component(),
+        ))
     }
 
     /// The loaded plugins.
@@ -167,7 +172,12 @@ impl PluginSet {
         let columns = convert::batch_to_wit(batch);
         let mut report = RunReport::default();
         for plugin in &mut self.plugins {
-            match plugin.analyze(&self.ticker, &columns, &mut self.kinds, &mut report.output.findings) {
+            match plugin.analyze(
+                &self.ticker,
+                &columns,
+                &mut self.kinds,
+                &mut report.output.findings,
+            ) {
                 Ok(out) => {
                     report.output.metrics.extend(out.metrics);
                     report.output.findings.extend(out.findings);

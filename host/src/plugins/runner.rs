@@ -128,7 +128,9 @@ impl Plugin {
             // A rejected config will be rejected again: disable for good.
             self.disabled = true;
             telemetry::record_disabled(&self.name, true);
-            return Err(self.call_error(FailureKind::Disabled, format!("config rejected: {message}")));
+            return Err(
+                self.call_error(FailureKind::Disabled, format!("config rejected: {message}"))
+            );
         }
         self.warm = Some(Warm { store, instance });
         Ok(())
@@ -185,7 +187,8 @@ impl Plugin {
             return Err(self.call_error(FailureKind::Trap, "no instance".into()));
         };
         let dropped_before = warm.store.data_mut().begin_call(&self.limits);
-        warm.store.set_epoch_deadline(deadline_ticks(self.limits.deadline()));
+        warm.store
+            .set_epoch_deadline(deadline_ticks(self.limits.deadline()));
         let returned = {
             let _active = ticker.call();
             warm.instance.call_analyze(&mut warm.store, batch)
@@ -207,7 +210,12 @@ impl Plugin {
     }
 
     /// Classifies a wasm-level error (a trap) from `store`'s call.
-    fn wasm_failure(&self, store: &Store<PluginState>, e: wasmtime::Error, stage: Stage) -> CallError {
+    fn wasm_failure(
+        &self,
+        store: &Store<PluginState>,
+        e: wasmtime::Error,
+        stage: Stage,
+    ) -> CallError {
         let kind = if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             FailureKind::Deadline
         } else if store.data().memory_cap_hit() {
@@ -220,7 +228,9 @@ impl Plugin {
             Stage::Analyze => "in analyze",
         };
         let detail = match kind {
-            FailureKind::Deadline => format!("exceeded its {} ms deadline", self.limits.deadline_ms),
+            FailureKind::Deadline => {
+                format!("exceeded its {} ms deadline", self.limits.deadline_ms)
+            }
             FailureKind::Memory => format!(
                 "exceeded its memory cap of {} bytes",
                 self.limits.memory_cap_bytes

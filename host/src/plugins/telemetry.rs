@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 use super::error::FailureKind;
 
@@ -28,7 +30,10 @@ pub const LOG_LINES_DROPPED_TOTAL: &str = "pyrometer_plugin_log_lines_dropped_to
 
 /// Registers HELP texts and units with the installed recorder.
 pub fn describe() {
-    describe_counter!(CALLS_TOTAL, "Calls made to a plugin's analyze, including refused ones.");
+    describe_counter!(
+        CALLS_TOTAL,
+        "Calls made to a plugin's analyze, including refused ones."
+    );
     describe_counter!(FAILURES_TOTAL, "Failed plugin calls, by kind of failure.");
     describe_histogram!(
         CALL_DURATION_SECONDS,
@@ -36,15 +41,27 @@ pub fn describe() {
         "Latency of plugin analyze calls, including output validation."
     );
     describe_counter!(ROWS_IN_TOTAL, "Invocations handed to a plugin.");
-    describe_counter!(ROWS_OUT_TOTAL, "Metrics and findings a plugin returned that were accepted.");
-    describe_counter!(INSTANTIATIONS_TOTAL, "Fresh plugin instances created (first start and after each trap).");
-    describe_gauge!(DISABLED, "1 while a plugin is disabled by its circuit breaker or a rejected config.");
+    describe_counter!(
+        ROWS_OUT_TOTAL,
+        "Metrics and findings a plugin returned that were accepted."
+    );
+    describe_counter!(
+        INSTANTIATIONS_TOTAL,
+        "Fresh plugin instances created (first start and after each trap)."
+    );
+    describe_gauge!(
+        DISABLED,
+        "1 while a plugin is disabled by its circuit breaker or a rejected config."
+    );
     describe_counter!(
         STDIO_DROPPED_BYTES_TOTAL,
         Unit::Bytes,
         "Plugin stdout/stderr bytes beyond the capture bound, discarded."
     );
-    describe_counter!(LOG_LINES_DROPPED_TOTAL, "Plugin log lines beyond the per-call bound, discarded.");
+    describe_counter!(
+        LOG_LINES_DROPPED_TOTAL,
+        "Plugin log lines beyond the per-call bound, discarded."
+    );
 }
 
 /// Records one finished call.

@@ -56,10 +56,16 @@ pub fn validate_output(
         check_metric_name(&m.name)?;
         check_labels(&m.name, &m.labels)?;
         if !m.value.is_finite() {
-            return Err(format!("metric {} has a non-finite value {}", m.name, m.value));
+            return Err(format!(
+                "metric {} has a non-finite value {}",
+                m.name, m.value
+            ));
         }
         if m.kind == MetricKind::Counter && m.value < 0.0 {
-            return Err(format!("counter {} has a negative increment {}", m.name, m.value));
+            return Err(format!(
+                "counter {} has a negative increment {}",
+                m.name, m.value
+            ));
         }
         let known = kinds
             .kinds
@@ -125,7 +131,10 @@ fn check_metric_name(name: &str) -> Result<(), String> {
 /// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved (`__`).
 fn check_labels(owner: &str, labels: &[(String, String)]) -> Result<(), String> {
     if labels.len() > MAX_LABELS {
-        return Err(format!("{owner} has {} labels, over {MAX_LABELS}", labels.len()));
+        return Err(format!(
+            "{owner} has {} labels, over {MAX_LABELS}",
+            labels.len()
+        ));
     }
     for (name, _) in labels {
         let mut chars = name.chars();
@@ -169,17 +178,38 @@ mod tests {
     #[test]
     fn accepts_valid_and_rejects_bad_names() {
         let mut k = MetricKinds::default();
-        assert!(check(output(vec![metric("a_b:c", wit::MetricKind::Gauge, 1.0)]), &mut k).is_ok());
+        assert!(
+            check(
+                output(vec![metric("a_b:c", wit::MetricKind::Gauge, 1.0)]),
+                &mut k
+            )
+            .is_ok()
+        );
         for bad in ["", "9x", "a-b", "a b"] {
-            assert!(check(output(vec![metric(bad, wit::MetricKind::Gauge, 1.0)]), &mut k).is_err());
+            assert!(
+                check(
+                    output(vec![metric(bad, wit::MetricKind::Gauge, 1.0)]),
+                    &mut k
+                )
+                .is_err()
+            );
         }
     }
 
     #[test]
     fn kind_may_not_change_across_or_within_calls() {
         let mut k = MetricKinds::default();
-        assert!(check(output(vec![metric("x", wit::MetricKind::Counter, 1.0)]), &mut k).is_ok());
-        let err = check(output(vec![metric("x", wit::MetricKind::Gauge, 1.0)]), &mut k);
+        assert!(
+            check(
+                output(vec![metric("x", wit::MetricKind::Counter, 1.0)]),
+                &mut k
+            )
+            .is_ok()
+        );
+        let err = check(
+            output(vec![metric("x", wit::MetricKind::Gauge, 1.0)]),
+            &mut k,
+        );
         assert!(err.is_err_and(|e| e.contains("changed kind")));
         let within = output(vec![
             metric("y", wit::MetricKind::Gauge, 1.0),
@@ -187,14 +217,32 @@ mod tests {
         ]);
         assert!(check(within, &mut k).is_err());
         // The rejected output recorded nothing: y is still free.
-        assert!(check(output(vec![metric("y", wit::MetricKind::Histogram, 1.0)]), &mut k).is_ok());
+        assert!(
+            check(
+                output(vec![metric("y", wit::MetricKind::Histogram, 1.0)]),
+                &mut k
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn rejects_non_finite_negative_counters_and_bad_labels() {
         let mut k = MetricKinds::default();
-        assert!(check(output(vec![metric("n", wit::MetricKind::Gauge, f64::NAN)]), &mut k).is_err());
-        assert!(check(output(vec![metric("c", wit::MetricKind::Counter, -1.0)]), &mut k).is_err());
+        assert!(
+            check(
+                output(vec![metric("n", wit::MetricKind::Gauge, f64::NAN)]),
+                &mut k
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                output(vec![metric("c", wit::MetricKind::Counter, -1.0)]),
+                &mut k
+            )
+            .is_err()
+        );
         let mut m = metric("l", wit::MetricKind::Gauge, 1.0);
         m.labels = vec![("__name".into(), "v".into())];
         assert!(check(output(vec![m]), &mut k).is_err());
@@ -209,8 +257,14 @@ mod tests {
             ..PluginLimits::default()
         };
         let three = output(vec![metric("a", wit::MetricKind::Gauge, 1.0); 3]);
-        assert!(validate_output("p", three, &limits, &mut k).is_err_and(|e| e.contains("cap of 2")));
-        let long = output(vec![metric("a_very_long_name", wit::MetricKind::Gauge, 1.0)]);
+        assert!(
+            validate_output("p", three, &limits, &mut k).is_err_and(|e| e.contains("cap of 2"))
+        );
+        let long = output(vec![metric(
+            "a_very_long_name",
+            wit::MetricKind::Gauge,
+            1.0,
+        )]);
         assert!(validate_output("p", long, &limits, &mut k).is_err_and(|e| e.contains("bytes")));
     }
 }

@@ -24,7 +24,11 @@ const APT: &str = "apt-get update && apt-get install -y prometheus-pushgateway p
 
 /// The path of `name`, or a panic that says how to install it.
 pub fn require(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/bin", "/usr/sbin"])
+    {
         let candidate = Path::new(dir).join(name);
         if candidate.is_file() {
             return candidate;
@@ -73,7 +77,10 @@ pub fn get(url: &str) -> (u16, String) {
     match agent.get(url).call() {
         Ok(mut response) => {
             let status = response.status().as_u16();
-            (status, response.body_mut().read_to_string().unwrap_or_default())
+            (
+                status,
+                response.body_mut().read_to_string().unwrap_or_default(),
+            )
         }
         Err(error) => (0, error.to_string()),
     }
@@ -87,9 +94,15 @@ pub fn wait_ready(url: &str, child: &mut Child, log: &Path) {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("server exited with {status}: {}", std::fs::read_to_string(log).unwrap_or_default());
+            panic!(
+                "server exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
-        assert!(Instant::now() < deadline, "{url} not ready within {READY_TIMEOUT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} not ready within {READY_TIMEOUT:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -128,7 +141,12 @@ pub fn pushgateway_on(port: u16) -> Server {
         .expect("start prometheus-pushgateway");
     let url = format!("http://127.0.0.1:{port}");
     wait_ready(&format!("{url}/-/ready"), &mut child, &log);
-    Server { child, url, port, _dir: dir }
+    Server {
+        child,
+        url,
+        port,
+        _dir: dir,
+    }
 }
 
 /// A real Prometheus with the remote-write receiver, scraping `scrape` (if
@@ -148,7 +166,10 @@ pub fn prometheus(scrape: Option<SocketAddr>) -> Server {
     let log = dir.0.join("log");
     let mut child = Command::new(binary)
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.0.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
         .stdout(Stdio::null())
@@ -157,7 +178,12 @@ pub fn prometheus(scrape: Option<SocketAddr>) -> Server {
         .expect("start prometheus");
     let url = format!("http://127.0.0.1:{port}");
     wait_ready(&format!("{url}/-/ready"), &mut child, &log);
-    Server { child, url, port, _dir: dir }
+    Server {
+        child,
+        url,
+        port,
+        _dir: dir,
+    }
 }
 
 /// Runs an instant query; returns the result vector (`data.result`).
@@ -166,7 +192,10 @@ pub fn query(prometheus: &str, promql: &str) -> Vec<serde_json::Value> {
     let (status, body) = get(&url);
     assert_eq!(status, 200, "query {promql}: {body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("query answer is JSON");
-    json["data"]["result"].as_array().cloned().unwrap_or_default()
+    json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Polls `promql` until `done` accepts its result, within `timeout`.
@@ -182,7 +211,10 @@ pub fn query_until(
         if done(&result) {
             return result;
         }
-        assert!(Instant::now() < deadline, "{promql} never satisfied the condition; last: {result:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{promql} never satisfied the condition; last: {result:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -190,7 +222,9 @@ pub fn query_until(
 pub fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -244,7 +278,8 @@ impl FaultProxy {
         let requests = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         {
-            let (heads, requests, stop) = (Arc::clone(&heads), Arc::clone(&requests), Arc::clone(&stop));
+            let (heads, requests, stop) =
+                (Arc::clone(&heads), Arc::clone(&requests), Arc::clone(&stop));
             std::thread::spawn(move || {
                 let mut held = Vec::new();
                 for stream in listener.incoming() {
@@ -253,7 +288,9 @@ impl FaultProxy {
                     }
                     let Ok(mut stream) = stream else { continue };
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                    let Some((head, body)) = read_request(&mut stream) else { continue };
+                    let Some((head, body)) = read_request(&mut stream) else {
+                        continue;
+                    };
                     heads.lock().expect("heads").push(head.clone());
                     let n = requests.fetch_add(1, Ordering::SeqCst);
                     if n < count {
@@ -279,7 +316,13 @@ impl FaultProxy {
                 }
             });
         }
-        Self { url: format!("http://{addr}"), heads, requests, stop, addr }
+        Self {
+            url: format!("http://{addr}"),
+            heads,
+            requests,
+            stop,
+            addr,
+        }
     }
 }
 
@@ -310,7 +353,10 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let mut body = data[head_end..].to_vec();
     while body.len() < length {
         let n = stream.read(&mut chunk).ok()?;
@@ -324,7 +370,9 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 
 fn forward(stream: &mut TcpStream, upstream: &str, head: &str, body: &[u8]) {
     let authority = upstream.trim_start_matches("http://");
-    let Ok(mut up) = TcpStream::connect(authority) else { return };
+    let Ok(mut up) = TcpStream::connect(authority) else {
+        return;
+    };
     let _ = up.set_read_timeout(Some(Duration::from_secs(10)));
     // Same request, one connection: ask the upstream to close when done.
     let mut rewritten = String::new();

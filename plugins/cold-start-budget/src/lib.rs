@@ -57,7 +57,11 @@ impl Analyzer for ColdStartBudget {
             .filter(|(cold, _)| **cold)
             .map(|(_, init)| *init)
             .collect();
-        let known: Vec<f64> = cold_inits.iter().copied().filter(|i| i.is_finite()).collect();
+        let known: Vec<f64> = cold_inits
+            .iter()
+            .copied()
+            .filter(|i| i.is_finite())
+            .collect();
         if cold_inits.len() > known.len() {
             log.debug(&format!(
                 "{} cold start(s) without an init duration skipped",
@@ -91,7 +95,10 @@ impl Analyzer for ColdStartBudget {
         let over = known.iter().filter(|&&init| init > budget_ms).count();
         if let Some(severity) = self.severity(worst / budget_ms) {
             let of = if known.len() > 1 {
-                format!(" ({over} of {} cold starts in this batch were over)", known.len())
+                format!(
+                    " ({over} of {} cold starts in this batch were over)",
+                    known.len()
+                )
             } else {
                 String::new()
             };
@@ -222,8 +229,14 @@ mod tests {
 
     #[test]
     fn warm_or_unknown_inits_produce_nothing() {
-        assert_eq!(run(&[], &batch("f", &[(false, 5_000.0)])), Output::default());
-        assert_eq!(run(&[], &batch("f", &[(true, f64::NAN)])), Output::default());
+        assert_eq!(
+            run(&[], &batch("f", &[(false, 5_000.0)])),
+            Output::default()
+        );
+        assert_eq!(
+            run(&[], &batch("f", &[(true, f64::NAN)])),
+            Output::default()
+        );
         assert_eq!(run(&[], &batch("f", &[])), Output::default());
     }
 
@@ -240,7 +253,10 @@ mod tests {
     #[test]
     fn config_errors_name_the_knob() {
         for (config, needle) in [
-            (vec![("budget_ms", "fast")], "budget_ms must be a number greater than 0, got 'fast'"),
+            (
+                vec![("budget_ms", "fast")],
+                "budget_ms must be a number greater than 0, got 'fast'",
+            ),
             (vec![("budget_ms.orders", "0")], "budget_ms.orders"),
             (vec![("critical_factor", "0.5")], "critical_factor"),
             (vec![("budget", "1")], "budget_ms.<function-name>"),

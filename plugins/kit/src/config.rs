@@ -296,8 +296,8 @@ mod tests {
 
     #[test]
     fn values_parse_and_are_trimmed() {
-        let mut config = Config::parse(&pairs(&[(" top_n ", " 3 "), ("share", "0.25")]))
-            .expect("config");
+        let mut config =
+            Config::parse(&pairs(&[(" top_n ", " 3 "), ("share", "0.25")])).expect("config");
         assert_eq!(config.count("top_n", 10, Bounds::at_least(1.0)), Ok(3));
         assert_eq!(config.number("share", 0.5, Bounds::open_unit()), Ok(0.25));
         assert_eq!(config.finish(), Ok(()));
@@ -328,7 +328,10 @@ mod tests {
     fn non_finite_numbers_are_rejected() {
         for bad in ["NaN", "inf", "-inf", ""] {
             let mut config = Config::parse(&pairs(&[("x", bad)])).expect("config");
-            assert!(config.number("x", 1.0, Bounds::positive()).is_err(), "{bad}");
+            assert!(
+                config.number("x", 1.0, Bounds::positive()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -357,13 +360,19 @@ mod tests {
             ("budget_ms.users-api", "250.5"),
         ]))
         .expect("config");
-        assert_eq!(config.number("budget_ms", 1.0, Bounds::positive()), Ok(1000.0));
+        assert_eq!(
+            config.number("budget_ms", 1.0, Bounds::positive()),
+            Ok(1000.0)
+        );
         let overrides = config
             .numbers_with_prefix("budget_ms.", "budget_ms.<function>", Bounds::positive())
             .expect("overrides");
         assert_eq!(
             overrides,
-            vec![("orders".to_owned(), 3000.0), ("users-api".to_owned(), 250.5)]
+            vec![
+                ("orders".to_owned(), 3000.0),
+                ("users-api".to_owned(), 250.5)
+            ]
         );
         assert_eq!(config.finish(), Ok(()));
     }
@@ -383,7 +392,8 @@ mod tests {
     #[test]
     fn an_empty_override_suffix_is_unknown() {
         let mut config = Config::parse(&pairs(&[("budget_ms.", "5")])).expect("config");
-        let _ = config.numbers_with_prefix("budget_ms.", "budget_ms.<function>", Bounds::positive());
+        let _ =
+            config.numbers_with_prefix("budget_ms.", "budget_ms.<function>", Bounds::positive());
         assert!(matches!(
             config.finish(),
             Err(ConfigError::Unknown { key, .. }) if key == "budget_ms."

@@ -168,7 +168,7 @@ macro_rules! export_analyzer {
                 }
             }
 
-            $bindings::export!(Component with_types_in $bindings);
+    $bindings::export!(Component with_types_in $bindings);
         };
     };
 }

@@ -29,9 +29,7 @@ pub fn quantiles(values: impl IntoIterator<Item = f64>, qs: &[f64]) -> Vec<Optio
 
 /// The median of `values` (NaN skipped), `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {
-    quantiles(values.iter().copied(), &[0.5])
-        .pop()
-        .flatten()
+    quantiles(values.iter().copied(), &[0.5]).pop().flatten()
 }
 
 /// A straight line fitted to points by ordinary least squares.

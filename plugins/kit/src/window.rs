@@ -60,7 +60,9 @@ impl<T> SlidingWindow<T> {
 
     /// The newest `n` samples (fewer if the window holds fewer), oldest first.
     pub fn newest(&self, n: usize) -> impl Iterator<Item = &T> {
-        self.samples.iter().skip(self.samples.len().saturating_sub(n))
+        self.samples
+            .iter()
+            .skip(self.samples.len().saturating_sub(n))
     }
 }
 

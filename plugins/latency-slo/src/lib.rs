@@ -371,7 +371,12 @@ mod tests {
         output
             .findings
             .iter()
-            .map(|f| (f.label_value("objective").unwrap_or("").to_owned(), f.severity))
+            .map(|f| {
+                (
+                    f.label_value("objective").unwrap_or("").to_owned(),
+                    f.severity,
+                )
+            })
             .collect()
     }
 
@@ -391,7 +396,11 @@ mod tests {
         let p50 = metric(&output, DURATION_SECONDS, &[("quantile", "0.5")]).unwrap_or(0.0);
         assert!((0.1..=0.16).contains(&p50), "{p50}");
         assert_eq!(
-            metric(&output, BURN_RATE, &[("objective", "latency"), ("window", "long")]),
+            metric(
+                &output,
+                BURN_RATE,
+                &[("objective", "latency"), ("window", "long")]
+            ),
             Some(0.0)
         );
     }
@@ -400,18 +409,31 @@ mod tests {
     fn errors_burn_at_the_rate_of_their_share() {
         // 5 % errors = 5× the 1 % budget, in both windows: a warning.
         let output = run(&[], &[pattern(100, 20, (100.0, Status::Error))]);
-        assert_eq!(findings(&output), vec![("errors".to_owned(), Severity::Warning)]);
-        let long = metric(&output, BURN_RATE, &[("objective", "errors"), ("window", "long")]);
+        assert_eq!(
+            findings(&output),
+            vec![("errors".to_owned(), Severity::Warning)]
+        );
+        let long = metric(
+            &output,
+            BURN_RATE,
+            &[("objective", "errors"), ("window", "long")],
+        );
         assert!(long.is_some_and(|r| (r - 5.0).abs() < 1e-9));
         // 20 % errors: critical.
         let output = run(&[], &[pattern(100, 5, (100.0, Status::Timeout))]);
-        assert_eq!(findings(&output), vec![("errors".to_owned(), Severity::Critical)]);
+        assert_eq!(
+            findings(&output),
+            vec![("errors".to_owned(), Severity::Critical)]
+        );
     }
 
     #[test]
     fn slow_invocations_burn_the_latency_budget() {
         let output = run(&[], &[pattern(100, 4, (1_500.0, Status::Success))]);
-        assert_eq!(findings(&output), vec![("latency".to_owned(), Severity::Critical)]);
+        assert_eq!(
+            findings(&output),
+            vec![("latency".to_owned(), Severity::Critical)]
+        );
         let p99 = metric(&output, DURATION_SECONDS, &[("quantile", "0.99")]);
         assert_eq!(p99, Some(1.5));
     }
@@ -424,7 +446,11 @@ mod tests {
         samples.extend(pattern(20, 0, (0.0, Status::Success)));
         let output = run(&[], &[samples]);
         assert!(output.findings.is_empty(), "{:?}", output.findings);
-        let long = metric(&output, BURN_RATE, &[("objective", "errors"), ("window", "long")]);
+        let long = metric(
+            &output,
+            BURN_RATE,
+            &[("objective", "errors"), ("window", "long")],
+        );
         assert!(long.is_some_and(|r| r > 10.0));
     }
 
@@ -456,14 +482,20 @@ mod tests {
     #[test]
     fn unmeasured_durations_count_for_errors_only() {
         let output = run(&[], &[pattern(30, 1, (f64::NAN, Status::Error))]);
-        assert_eq!(findings(&output), vec![("errors".to_owned(), Severity::Critical)]);
+        assert_eq!(
+            findings(&output),
+            vec![("errors".to_owned(), Severity::Critical)]
+        );
         assert_eq!(metric(&output, DURATION_SECONDS, &[]), None);
     }
 
     #[test]
     fn config_conflicts_are_named() {
         for (config, needle) in [
-            (vec![("short_window", "200")], "short_window (200) must not exceed window (100)"),
+            (
+                vec![("short_window", "200")],
+                "short_window (200) must not exceed window (100)",
+            ),
             (
                 vec![("window", "10"), ("min_samples", "20")],
                 "min_samples (20) must not exceed window (10)",

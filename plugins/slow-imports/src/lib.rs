@@ -115,7 +115,7 @@ impl SlowImports {
             ),
         ];
         for (name, help, times) in rankings {
-            for i in top_modules(imports, times, self.top_n) {
+            for i in top_modules(imports, times, self.top_n, |_| true) {
                 output.metrics.push(
                     Metric::gauge(name, help, us_to_seconds(times[i]))
                         .label("function_name", function)
@@ -130,13 +130,10 @@ impl SlowImports {
     /// modules were over the threshold.
     fn slow_modules(&self, imports: &ImportProfile, function: &str, output: &mut Output) -> usize {
         let threshold_us = self.module_threshold_ms * US_PER_MS;
-        let ranked = top_modules(imports, &imports.cumulative_us, imports.len());
         #[allow(clippy::cast_precision_loss)]
-        let slow: Vec<usize> = ranked
-            .into_iter()
-            .filter(|&i| imports.cumulative_us[i] as f64 > threshold_us)
-            .collect();
-        for &i in slow.iter().take(self.top_n) {
+        let is_slow = |i: usize| imports.cumulative_us[i] as f64 > threshold_us;
+        let slow = (0..imports.len()).filter(|&i| is_slow(i)).count();
+        for i in top_modules(imports, &imports.cumulative_us, self.top_n, is_slow) {
             let module = &imports.module[i];
             let origin = imports.origin[i].as_str();
             let imported_by = match imports.parent_of(i) {
@@ -159,7 +156,7 @@ impl SlowImports {
                 .label("origin", origin),
             );
         }
-        slow.len()
+        slow
     }
 
     /// The import phase's share of the init duration, and an `import-share`
@@ -194,10 +191,17 @@ impl SlowImports {
     }
 }
 
-/// Indices of the `n` modules with the largest `times`, largest first; ties
-/// keep import order, and a module name that appears twice counts once.
-fn top_modules(imports: &ImportProfile, times: &[u64], n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..imports.len()).collect();
+/// Indices of the `n` modules with the largest `times` among those `keep`
+/// accepts, largest first; ties keep import order, and a module name that
+/// appears twice counts once. O(m log m + m·n) for m modules, so `n` must stay
+/// small (it is at most `MAX_TOP_N`).
+fn top_modules(
+    imports: &ImportProfile,
+    times: &[u64],
+    n: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..imports.len()).filter(|&i| keep(i)).collect();
     order.sort_by(|&a, &b| times[b].cmp(&times[a]).then(a.cmp(&b)));
     let mut top: Vec<usize> = Vec::with_capacity(n.min(order.len()));
     for i in order {
@@ -368,7 +372,14 @@ mod tests {
     #[test]
     fn duplicate_module_names_count_once() {
         let imports = profile(&[("a", -1, 5, 5), ("a", -1, 4, 4), ("b", -1, 3, 3)]);
-        assert_eq!(top_modules(&imports, &imports.self_us, 2), vec![0, 2]);
+        assert_eq!(
+            top_modules(&imports, &imports.self_us, 2, |_| true),
+            vec![0, 2]
+        );
+        assert_eq!(
+            top_modules(&imports, &imports.self_us, 5, |i| i > 0),
+            vec![1, 2]
+        );
     }
 
     #[test]
@@ -384,7 +395,10 @@ mod tests {
             (vec![("top_n", "0")], "top_n"),
             (vec![("top_n", "1000")], "top_n"),
             (vec![("max_import_share", "1.5")], "max_import_share"),
-            (vec![("module_threshold", "5")], "unknown config key 'module_threshold'"),
+            (
+                vec![("module_threshold", "5")],
+                "unknown config key 'module_threshold'",
+            ),
         ] {
             let pairs: Vec<(String, String)> = pairs
                 .iter()

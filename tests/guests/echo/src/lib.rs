@@ -48,7 +48,11 @@ impl Gauges {
 
     fn push_labelled(&mut self, name: &str, value: f64, labels: &[(&str, &str)]) {
         let mut all = vec![("function".to_owned(), self.function.clone())];
-        all.extend(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        all.extend(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         self.metrics.push(Metric {
             name: name.to_owned(),
             kind: MetricKind::Gauge,
@@ -134,7 +138,10 @@ impl Guest for Echo {
             "echo_function_memory_size_mb",
             f64::from(batch.function.memory_size_mb),
         );
-        let (version, runtime) = (batch.function.version.clone(), batch.function.runtime.clone());
+        let (version, runtime) = (
+            batch.function.version.clone(),
+            batch.function.runtime.clone(),
+        );
         g.push_labelled(
             "echo_function_info",
             1.0,
@@ -149,7 +156,10 @@ impl Guest for Echo {
                     "echo_import_module_bytes",
                     p.module.iter().map(String::len).sum::<usize>() as f64,
                 );
-                g.push("echo_import_self_sum_us", p.self_us.iter().sum::<u64>() as f64);
+                g.push(
+                    "echo_import_self_sum_us",
+                    p.self_us.iter().sum::<u64>() as f64,
+                );
                 g.push(
                     "echo_import_cumulative_sum_us",
                     p.cumulative_us.iter().sum::<u64>() as f64,

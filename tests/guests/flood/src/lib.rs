@@ -19,7 +19,11 @@ impl Guest for Flood {
             let target = match key.as_str() {
                 "metrics" => &METRICS,
                 "findings" => &FINDINGS,
-                _ => return Err(format!("unknown config key '{key}' (known keys: metrics, findings)")),
+                _ => {
+                    return Err(format!(
+                        "unknown config key '{key}' (known keys: metrics, findings)"
+                    ));
+                }
             };
             let n = value
                 .parse()

@@ -1,0 +1,11 @@
+//! Where data comes from.
+//!
+//! Each source turns one kind of raw input into the records of [`crate::model`]:
+//!
+//! * [`probe`] — datagrams of the Python probe (`host/python`): the init record,
+//!   import profiles and one record per invocation;
+//! * [`importtime`] — CPython's own `-X importtime` text, for the probe's `text`
+//!   mode and for processes that run without the probe.
+
+pub mod importtime;
+pub mod probe;
