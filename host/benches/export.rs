@@ -75,31 +75,45 @@ fn registry() -> Arc<MetricsRegistry> {
     registry
 }
 
-/// Median and 99th percentile of `iterations` runs of `f`.
-fn measure(iterations: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+/// Median and 99th percentile of `iterations` runs of `f`, each run
+/// interleaved with a run of the baseline so that both see the same machine
+/// load; returns (f's p50, f's p99, baseline's p50).
+fn measure(
+    iterations: usize,
+    baseline: &dyn Fn(),
+    mut f: impl FnMut(),
+) -> (Duration, Duration, Duration) {
     for _ in 0..iterations / 10 {
+        baseline();
         f();
     }
-    let mut samples: Vec<Duration> = (0..iterations)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .collect();
+    let time = |g: &mut dyn FnMut()| {
+        let started = Instant::now();
+        g();
+        started.elapsed()
+    };
+    let mut base = Vec::with_capacity(iterations);
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        base.push(time(&mut || baseline()));
+        samples.push(time(&mut f));
+    }
+    base.sort();
     samples.sort();
     (
         samples[samples.len() / 2],
         samples[samples.len() * 99 / 100],
+        base[base.len() / 2],
     )
 }
 
-fn row(name: &str, (p50, p99): (Duration, Duration), baseline: Duration, extra: &str) {
+fn row(name: &str, (p50, p99, baseline): (Duration, Duration, Duration), extra: &str) {
     println!(
-        "{name:<44} p50 {:>9.1} µs  p99 {:>9.1} µs  {:>6.2}× baseline  {extra}",
+        "{name:<44} p50 {:>9.1} µs  p99 {:>9.1} µs  {:>6.2}× baseline ({:.1} µs)  {extra}",
         p50.as_secs_f64() * 1e6,
         p99.as_secs_f64() * 1e6,
-        p50.as_secs_f64() / baseline.as_secs_f64()
+        p50.as_secs_f64() / baseline.as_secs_f64(),
+        baseline.as_secs_f64() * 1e6,
     );
 }
 
@@ -148,38 +162,36 @@ fn main() {
         text.len()
     );
 
-    let baseline = measure(ITERATIONS, || {
+    // The baseline: the raw render of the recorder, without pyrometer's parts.
+    let render_baseline = || {
         std::hint::black_box(registry.handle().render());
-    });
+    };
+    let baseline: &dyn Fn() = &render_baseline;
     row(
         "baseline: PrometheusHandle::render",
-        baseline,
-        baseline.0,
+        measure(ITERATIONS, baseline, render_baseline),
         "",
     );
     row(
         "registry render (pull /metrics body)",
-        measure(ITERATIONS, || {
+        measure(ITERATIONS, baseline, || {
             std::hint::black_box(registry.render());
         }),
-        baseline.0,
         "",
     );
     row(
         "snapshot (render + parse, once per flush)",
-        measure(ITERATIONS, || {
+        measure(ITERATIONS, baseline, || {
             std::hint::black_box(registry.snapshot());
         }),
-        baseline.0,
         "",
     );
     let gzipped = gzip_body(text.as_bytes()).map(|b| b.len()).unwrap_or(0);
     row(
         "pushgateway encode (gzip of the text)",
-        measure(ITERATIONS, || {
+        measure(ITERATIONS, baseline, || {
             std::hint::black_box(gzip_body(text.as_bytes()).ok());
         }),
-        baseline.0,
         &format!("{gzipped} bytes"),
     );
     let remote_write = RemoteWriteExporter::new(
@@ -193,10 +205,9 @@ fn main() {
             .unwrap_or(0);
         row(
             "remote write encode (protobuf + snappy)",
-            measure(ITERATIONS, || {
+            measure(ITERATIONS, baseline, || {
                 std::hint::black_box(remote_write.encode(&snapshot, snapshot.timestamp_ms).ok());
             }),
-            baseline.0,
             &format!("{size} bytes"),
         );
     }
@@ -205,21 +216,19 @@ fn main() {
     let mut emf_bytes = 0;
     row(
         "emf encode (all documents, first flush)",
-        measure(ITERATIONS, || {
+        measure(ITERATIONS, baseline, || {
             let mut emf = EmfExporter::new(EmfConfig::default(), Box::new(std::io::sink()));
             emf_bytes = emf.export(&snapshot, far).map(|s| s.bytes).unwrap_or(0);
         }),
-        baseline.0,
         &format!("{emf_bytes} bytes"),
     );
     let mut emf = EmfExporter::new(EmfConfig::default(), Box::new(std::io::sink()));
     let _ = emf.export(&snapshot, far);
     row(
         "emf encode (steady state, nothing changed)",
-        measure(ITERATIONS, || {
+        measure(ITERATIONS, baseline, || {
             std::hint::black_box(emf.export(&snapshot, far).ok());
         }),
-        baseline.0,
         "",
     );
 
@@ -233,7 +242,7 @@ fn main() {
             let mut exporters =
                 Exporters::new(Arc::clone(&registry), Duration::from_secs(5)).with(exporter);
             let mut failures = 0;
-            let latency = measure(FLUSHES, || {
+            let latency = measure(FLUSHES, baseline, || {
                 if !exporters.flush().all_succeeded() {
                     failures += 1;
                 }
@@ -241,7 +250,6 @@ fn main() {
             row(
                 "flush to loopback Pushgateway (PUT, gzip)",
                 latency,
-                baseline.0,
                 &format!("{FLUSHES} flushes, {failures} failed"),
             );
         }

@@ -312,3 +312,42 @@ impl PythonInit {
             .map(|exec| self.ready_unix_us.saturating_sub(exec))
     }
 }
+
+/// One reading of a process's (or process tree's) resource use from procfs.
+///
+/// Counters (`cpu_*`, context switches, I/O and network bytes) are totals
+/// since the process started; subtract two samples to get an interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessSample {
+    /// When it was taken, milliseconds since the Unix epoch.
+    pub unix_ms: f64,
+    /// Resident set size (VmRSS), bytes.
+    pub rss_bytes: u64,
+    /// Peak resident set size (VmHWM), bytes.
+    pub peak_rss_bytes: u64,
+    /// Swapped-out memory (VmSwap), bytes.
+    pub swap_bytes: u64,
+    /// Virtual size (VmSize), bytes.
+    pub virtual_bytes: u64,
+    /// CPU time in user mode, milliseconds.
+    pub cpu_user_ms: f64,
+    /// CPU time in kernel mode, milliseconds.
+    pub cpu_system_ms: f64,
+    /// Threads.
+    pub threads: u64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// Voluntary context switches (the process waited: I/O, locks, sleep).
+    pub voluntary_ctxt_switches: u64,
+    /// Involuntary context switches (the scheduler preempted it: CPU contention).
+    pub involuntary_ctxt_switches: u64,
+    /// Bytes read from storage (`/proc/<pid>/io` `read_bytes`); 0 if unreadable.
+    pub read_bytes: u64,
+    /// Bytes written to storage (`write_bytes`); 0 if unreadable.
+    pub write_bytes: u64,
+    /// Bytes received on all non-loopback interfaces of the process's network namespace.
+    pub net_rx_bytes: u64,
+    /// Bytes sent on all non-loopback interfaces of the process's network namespace.
+    pub net_tx_bytes: u64,
+}

@@ -5,7 +5,9 @@
 //! * [`probe`] — datagrams of the Python probe (`host/python`): the init record,
 //!   import profiles and one record per invocation;
 //! * [`importtime`] — CPython's own `-X importtime` text, for the probe's `text`
-//!   mode and for processes that run without the probe.
+//!   mode and for processes that run without the probe;
+//! * [`procfs`] — resource use of the runtime process (tree) from `/proc`.
 
 pub mod importtime;
 pub mod probe;
+pub mod procfs;
