@@ -4,7 +4,10 @@
 //! plugins → export** — plus the `pyrometer` CLI (`src/main.rs`), which stays a
 //! thin layer over it. [`model`] is the vocabulary every stage speaks.
 
+pub mod collector;
+pub mod emulator;
 pub mod export;
 pub mod model;
 pub mod plugins;
+pub mod report;
 pub mod sources;

@@ -77,6 +77,13 @@ pub struct Invocation {
     pub allocated_blocks: Option<f64>,
     /// report − runtimeDone, milliseconds.
     pub post_runtime_ms: Option<f64>,
+    /// The exception type (probe) or Lambda error type (runtime API) of a failed invocation.
+    pub error_type: Option<String>,
+    /// True when the record was completed by its deadline rather than by the
+    /// probe or `runtimeDone`: some figures are missing, none are invented.
+    pub partial: bool,
+    /// What the probe measured inside the interpreter, when it ran.
+    pub python: Option<PythonRuntime>,
 }
 
 /// Where an imported module's code came from.
@@ -350,4 +357,42 @@ pub struct ProcessSample {
     pub net_rx_bytes: u64,
     /// Bytes sent on all non-loopback interfaces of the process's network namespace.
     pub net_tx_bytes: u64,
+}
+
+/// One cold start of an execution environment: how long init took and where
+/// the time went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InitReport {
+    /// `on-demand`, `provisioned-concurrency` or `snap-start` (Lambda's initializationType).
+    pub init_type: String,
+    /// Init duration from `platform.initReport`, milliseconds.
+    pub init_duration_ms: Option<f64>,
+    /// `success`, `error`, `timeout` or `failure` (from `platform.initReport`/`initRuntimeDone`).
+    pub init_status: Option<String>,
+    /// The error type when init failed (`Runtime.ImportModuleError`, an exception type…).
+    pub error_type: Option<String>,
+    /// What the probe measured, when it ran.
+    pub python: Option<PythonInit>,
+    /// The import tree of the cold start, when the probe ran.
+    pub imports: Option<ImportProfile>,
+    /// Where the init time went.
+    pub breakdown: Option<InitBreakdown>,
+}
+
+/// The init duration split into consecutive phases, milliseconds. The parts
+/// add up to the init duration; `rest_ms` is what no measurement explains
+/// (runtime client start-up, extensions' init, the wait for them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InitBreakdown {
+    /// Init start to the probe's start: process exec and interpreter start-up
+    /// (site, encodings, the modules imported before the probe could see them).
+    pub interpreter_ms: f64,
+    /// Imports the probe timed, excluding the handler's module.
+    pub imports_ms: f64,
+    /// Importing the handler's module (and what it imported).
+    pub handler_module_ms: f64,
+    /// The rest of init.
+    pub rest_ms: f64,
 }

@@ -25,7 +25,7 @@ use pyrometer::model::ImportProfile;
 use pyrometer::sources::importtime;
 use pyrometer::sources::probe::{ImportPhase, ProbeDecoder, ProbeRecord};
 
-const RUNS_PER_MODE: usize = 9;
+const RUNS_PER_MODE: usize = 15;
 const APP_ROOT: &str = "heavyapp.handler";
 const MIN_COMPARED_US: u64 = 2_000;
 const TOLERANCE: f64 = 0.20;
@@ -38,7 +38,12 @@ fn python() -> String {
         .args(["-c", "import sys; print(sys.version_info >= (3, 9))"])
         .output();
     match version {
-        Ok(output) if output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "True" => python,
+        Ok(output)
+            if output.status.success()
+                && String::from_utf8_lossy(&output.stdout).trim() == "True" =>
+        {
+            python
+        }
         _ => panic!(
             "probe_accuracy needs CPython 3.9 or newer as `{python}`: install it \
              (`apt-get install python3`, or `pyenv install 3.12`) or point PYROMETER_PYTHON at one"
@@ -54,9 +59,44 @@ fn apps_dir() -> PathBuf {
     python_dir().join("tests").join("apps")
 }
 
+/// How the interpreter is started so other load on the machine disturbs it
+/// least: both modes measure wall-clock time, and on a small, busy machine a
+/// preempted 2 ms import moves its median by more than the tolerance. As root,
+/// `chrt -f 10` runs it in the real-time class (it finishes in well under a
+/// second, and the kernel keeps 5% of each second for everything else); failing
+/// that, `nice -n -15`; failing that, nothing.
+fn launcher() -> &'static [&'static str] {
+    static LAUNCHER: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    LAUNCHER.get_or_init(|| {
+        let works = |argv: &[&str]| {
+            Command::new(argv[0])
+                .args(&argv[1..])
+                .arg("true")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if works(&["chrt", "-f", "10"]) {
+            &["chrt", "-f", "10"]
+        } else if works(&["nice", "-n", "-15"]) {
+            &["nice", "-n", "-15"]
+        } else {
+            &[]
+        }
+    })
+}
+
 /// A command with a clean, deterministic environment for both modes.
 fn base_command(python: &str, pythonpath: &str) -> Command {
-    let mut command = Command::new(python);
+    let mut command = match launcher() {
+        [program, args @ ..] => {
+            let mut command = Command::new(program);
+            command.args(args).arg(python);
+            command
+        }
+        [] => Command::new(python),
+    };
     command
         .env("PYTHONPATH", pythonpath)
         .env_remove("PYTHONPROFILEIMPORTTIME")
@@ -85,7 +125,11 @@ fn importtime_profile(python: &str) -> ImportProfile {
         .stderr(Stdio::piped())
         .output()
         .expect("run python -X importtime");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let (profile, stats) = importtime::parse(&String::from_utf8_lossy(&output.stderr));
     assert_eq!(stats.malformed, 0, "{stats:?}");
     profile
@@ -121,7 +165,11 @@ fn probe_profile(python: &str, socket_dir: &Path, run: usize) -> ImportProfile {
         .stderr(Stdio::piped())
         .output()
         .expect("run python with the probe");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let deadline = Instant::now() + Duration::from_secs(2);
     thread::sleep(Duration::from_millis(50));
@@ -132,7 +180,9 @@ fn probe_profile(python: &str, socket_dir: &Path, run: usize) -> ImportProfile {
     let mut decoder = ProbeDecoder::new();
     let mut init_profile = None;
     for datagram in &datagrams {
-        let message = decoder.decode(datagram).expect("the probe sends valid datagrams");
+        let message = decoder
+            .decode(datagram)
+            .expect("the probe sends valid datagrams");
         if let Some(message) = message
             && let ProbeRecord::Imports(imports) = message.record
             && imports.phase == ImportPhase::Init
@@ -156,7 +206,8 @@ fn app_tree(profile: &ImportProfile) -> HashMap<String, u64> {
     for (index, module) in profile.modules.iter().enumerate() {
         in_tree[index] = index == root || module.parent.is_some_and(|parent| in_tree[parent]);
         if in_tree[index] {
-            tree.entry(module.module.clone()).or_insert(module.cumulative_us);
+            tree.entry(module.module.clone())
+                .or_insert(module.cumulative_us);
         }
     }
     tree
@@ -183,14 +234,19 @@ fn medians(runs: &[HashMap<String, u64>]) -> BTreeMap<String, u64> {
 fn top(medians: &BTreeMap<String, u64>) -> Vec<String> {
     let mut sorted: Vec<(&String, &u64)> = medians.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    sorted.into_iter().take(TOP_N).map(|(module, _)| module.clone()).collect()
+    sorted
+        .into_iter()
+        .take(TOP_N)
+        .map(|(module, _)| module.clone())
+        .collect()
 }
 
 #[test]
 fn probe_matches_python_x_importtime_on_the_heavy_app() {
     let python = python();
     precompile(&python);
-    let socket_dir = std::env::temp_dir().join(format!("pyrometer-accuracy-{}", std::process::id()));
+    let socket_dir =
+        std::env::temp_dir().join(format!("pyrometer-accuracy-{}", std::process::id()));
     std::fs::create_dir_all(&socket_dir).expect("create the socket directory");
 
     // Warm the page cache once per mode, then alternate so drift hits both alike.
@@ -211,7 +267,11 @@ fn probe_matches_python_x_importtime_on_the_heavy_app() {
 
     let reference = medians(&reference_runs);
     let probed = medians(&probe_runs);
-    assert!(reference.len() > 200, "the app imported only {} modules", reference.len());
+    assert!(
+        reference.len() > 200,
+        "the app imported only {} modules",
+        reference.len()
+    );
 
     let mut report = String::new();
     let mut failures = Vec::new();
@@ -221,18 +281,32 @@ fn probe_matches_python_x_importtime_on_the_heavy_app() {
             continue;
         };
         let ratio = measured as f64 / expected as f64;
-        report.push_str(&format!("{module:40} importtime {expected:>8} µs  probe {measured:>8} µs  ratio {ratio:.3}\n"));
+        report.push_str(&format!(
+            "{module:40} importtime {expected:>8} µs  probe {measured:>8} µs  ratio {ratio:.3}\n"
+        ));
         if (ratio - 1.0).abs() > TOLERANCE {
-            failures.push(format!("{module}: probe {measured} µs vs importtime {expected} µs ({ratio:.3})"));
+            failures.push(format!(
+                "{module}: probe {measured} µs vs importtime {expected} µs ({ratio:.3})"
+            ));
         }
     }
     let reference_top = top(&reference);
     let probe_top = top(&probed);
-    let in_common = reference_top.iter().filter(|module| probe_top.contains(module)).count();
-    println!("{report}top-{TOP_N} in common: {in_common}\n importtime: {reference_top:?}\n probe:      {probe_top:?}");
+    let in_common = reference_top
+        .iter()
+        .filter(|module| probe_top.contains(module))
+        .count();
+    println!(
+        "{report}top-{TOP_N} in common: {in_common}\n importtime: {reference_top:?}\n probe:      {probe_top:?}"
+    );
     assert!(
         in_common >= MIN_TOP_IN_COMMON,
         "only {in_common} of the top {TOP_N} in common:\n importtime {reference_top:?}\n probe {probe_top:?}"
     );
-    assert!(failures.is_empty(), "outside ±{:.0}%:\n{}\n\n{report}", TOLERANCE * 100.0, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "outside ±{:.0}%:\n{}\n\n{report}",
+        TOLERANCE * 100.0,
+        failures.join("\n")
+    );
 }

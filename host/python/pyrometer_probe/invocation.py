@@ -19,6 +19,11 @@ from time import perf_counter_ns, time_ns
 from . import process, runtime, wire
 from . import imports as _imports
 
+_state = process.state
+_gc_totals = runtime.gc_totals  # mutated in place, never rebound
+_import_records = _imports.records  # idem
+_modules = sys.modules
+
 _CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect
 
 
@@ -35,19 +40,18 @@ def begin():
     """Snapshot before a call; returns a token for :func:`end` (None if the probe is off)."""
     try:
         entered = perf_counter_ns()
-        state = process.state
+        state = _state
         if not state.enabled:
             return None
         if not state.ready:
             process.note_ready("invoke")
-        state.invocations += 1
-        number = state.invocations
-        user_us, system_us, _ = runtime.cpu_and_peak()
-        monitor = runtime.running_loop_monitor()
-        gc_before = runtime.gc_totals[:]
+        number = state.invocations = state.invocations + 1
+        usage = runtime.usage()
+        monitor = runtime.running_loop_monitor() if "asyncio" in _modules else None
+        gc_before = _gc_totals[:]
         start_unix_us = time_ns() // 1000
         started = perf_counter_ns()
-        return [started, start_unix_us, number, user_us, system_us, gc_before, monitor, started - entered]
+        return (started, start_unix_us, number, usage, gc_before, monitor, started - entered)
     except Exception:
         return None
 
@@ -58,38 +62,48 @@ def end(token, request_id, exc):
     if token is None:
         return
     try:
-        started, start_unix_us, number, user_before, system_before, gc_before, monitor, begin_ns = token
-        state = process.state
-        user_us, system_us, peak = runtime.cpu_and_peak()
-        totals = runtime.gc_totals
-        gc = [now - then for now, then in zip(totals, gc_before)]
+        started, start_unix_us, number, before, b, monitor, begin_ns = token
+        state = _state
+        after = runtime.usage()
+        rss = runtime.rss_bytes()
+        if after is not None and before is not None:
+            cpu_user_us = int((after.ru_utime - before.ru_utime) * 1e6)
+            cpu_system_us = int((after.ru_stime - before.ru_stime) * 1e6)
+            peak = after.ru_maxrss * runtime.MAXRSS_UNIT_BYTES
+            if rss is not None and rss > peak:
+                peak = rss  # getrusage was read first; the peak is at least what is resident now
+        else:
+            cpu_user_us = cpu_system_us = peak = None
         if monitor is not None:
             lag_us, pending = monitor.take()
         else:
             lag_us = pending = None
-        cold = number == 1
-        proactive = cold and started - state.ready_perf_ns > process.PROACTIVE_INIT_AFTER_NS
-        error = None if exc is None else _imports._error_name(exc)
-        late_imports = _imports.pending_count()
-        rss = runtime.rss_bytes()
-        if peak is not None and rss is not None and rss > peak:
-            peak = rss  # getrusage was read first; the peak is at least what is resident now
+        t = _gc_totals
+        if t == b:
+            gc = None  # no collection ran: the common case, encoded as a constant
+        else:
+            gc = (
+                t[0] - b[0], t[1] - b[1], t[2] - b[2], t[3] - b[3],
+                t[4] - b[4], t[5] - b[5], t[6] - b[6], t[7] - b[7],
+                t[8] - b[8], t[9] - b[9], t[10] - b[10], t[11] - b[11],
+            )  # fmt: skip
+        late_imports = len(_import_records)
         body = wire.invoke_body(
             request_id,
             number,
-            cold,
-            proactive,
+            number == 1,
+            number == 1 and started - state.ready_perf_ns > process.PROACTIVE_INIT_AFTER_NS,
             start_unix_us,
             finished - started,
-            error,
+            None if exc is None else _imports._error_name(exc),
             gc,
             sys.getallocatedblocks(),
-            len(sys.modules),
+            len(_modules),
             runtime.python_threads(),
             rss,
             peak,
-            None if user_before is None else user_us - user_before,
-            None if system_before is None else system_us - system_before,
+            cpu_user_us,
+            cpu_system_us,
             lag_us,
             pending,
             late_imports,

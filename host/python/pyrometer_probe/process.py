@@ -17,6 +17,7 @@ start), and no ``init`` record of its own -- it announces itself with a
 import itertools
 import os
 import sys
+import time
 from time import perf_counter_ns, time_ns
 
 from . import imports, runtime
@@ -24,6 +25,13 @@ from . import imports, runtime
 #: A first invocation later than this after ready is a "proactive init":
 #: Lambda initialised the environment ahead of demand.
 PROACTIVE_INIT_AFTER_NS = 10_000_000_000
+#: Longest the probe waits at exit for a full receiver to take the last records
+#: (``PYROMETER_EXIT_FLUSH_MS``, default 20).
+EXIT_FLUSH_NS = 20_000_000
+try:
+    EXIT_FLUSH_NS = int(float(os.environ.get("PYROMETER_EXIT_FLUSH_MS", "20")) * 1_000_000)
+except ValueError:
+    pass
 
 
 class ProbeState:
@@ -252,6 +260,14 @@ def _after_fork_in_child():
         pass
 
 
+def _drain(sender):
+    deadline = perf_counter_ns() + EXIT_FLUSH_NS
+    sender.flush()
+    while sender.waiting() and perf_counter_ns() < deadline:
+        time.sleep(0.001)
+        sender.flush()
+
+
 def at_exit():
     """Send what is left: the init records if never sent, late imports, then ``exit``."""
     try:
@@ -265,8 +281,12 @@ def at_exit():
         else:
             flush_imports("exit", state.invocations)
         sender = transport()
-        sender.flush_kept()
-        unsent = sender.discard_kept()
+        # The one place the probe waits: at exit, twice at most EXIT_FLUSH_NS,
+        # for a receiver whose queue is full to take the last records, then
+        # the exit record itself.
+        _drain(sender)
+        unsent = sender.discard_backlog()
         send(wire.KIND_EXIT, wire.exit_body(state.invocations, time_ns() // 1000, unsent))
+        _drain(sender)
     except Exception:
         pass

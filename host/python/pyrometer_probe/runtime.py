@@ -124,19 +124,21 @@ def prepare():
         _load_rusage()
 
 
-def cpu_and_peak():
-    """(user µs, system µs, peak RSS bytes) of the process, or Nones."""
+def usage():
+    """``getrusage(RUSAGE_SELF)`` (CPU times in seconds, peak RSS), or None."""
     if not _rusage_loaded:
         _load_rusage()
     getrusage = _getrusage
     if getrusage is None:
-        return None, None, None
+        return None
     try:
-        usage = getrusage(0)
+        return getrusage(0)
     except OSError:
-        return None, None, None
-    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    return int(usage.ru_utime * 1e6), int(usage.ru_stime * 1e6), peak
+        return None
+
+
+#: ``ru_maxrss`` unit in bytes: kilobytes on Linux, bytes on macOS.
+MAXRSS_UNIT_BYTES = 1 if sys.platform == "darwin" else 1024
 
 
 def python_threads():

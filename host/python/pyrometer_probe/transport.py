@@ -7,21 +7,24 @@ process id, a per-process sequence number and the number of datagrams dropped
 so far, so a drop always becomes known to the receiver with the next record
 that does arrive.
 
-It never waits: the socket is non-blocking, so a full receive queue
-(``EAGAIN``) drops the datagram and counts it; a missing or closed receiver
-(``ENOENT``, ``ECONNREFUSED``) does the same, and reconnection is attempted at
-most once per second so a process with no receiver pays one failed ``send``
-check per record, not a ``connect`` each time. Records of the init phase are
-sent with ``keep=True``: if no receiver is there yet, up to
-``MAX_KEPT_DATAGRAMS`` of them wait and are sent before the next record once a
-receiver is reachable (they are counted as dropped only if they never leave).
+It never waits on the receiver: the socket is non-blocking. When the receive
+queue is full (``EAGAIN``; Linux queues only ``net.unix.max_dgram_qlen``
+datagrams, 10 by default), the record joins a small backlog (at most
+``MAX_BACKLOG_DATAGRAMS``) that is sent, in order, before the next record -- a
+receiver that stalls for a few milliseconds loses nothing -- and only a record
+that finds the backlog full is dropped and counted. When no receiver is there
+(``ENOENT``, ``ECONNREFUSED``) a record is dropped and counted, except the init
+records (``keep=True``), which wait in the backlog for a receiver that binds
+later; reconnection is tried at most once per second, so a process with no
+receiver pays no ``connect`` per record. A sequence number is given when a
+datagram leaves or is dropped, so gaps at the receiver are exactly the drops.
 
 The ``_socket`` C module is used directly: ``socket.py`` would import
 ``selectors`` and ``enum``, which costs time and changes the application's own
 import profile.
 """
 
-import itertools
+import _thread
 import os
 from time import perf_counter_ns
 
@@ -30,10 +33,14 @@ from . import wire
 
 #: How long to wait before trying to reach a missing receiver again.
 RECONNECT_INTERVAL_NS = 1_000_000_000
-#: Init-phase datagrams kept while no receiver is reachable.
-MAX_KEPT_DATAGRAMS = 64
+#: Records waiting for a full or missing receiver, at most.
+MAX_BACKLOG_DATAGRAMS = 128
 
 _NO_RECEIVER_ERRNOS = frozenset({2, 111, 107, 89, 104, 32})  # ENOENT ECONNREFUSED ENOTCONN EDESTADDRREQ ECONNRESET EPIPE
+
+_SENT = 0
+_FULL = 1
+_GONE = 2
 
 
 class Transport:
@@ -43,10 +50,12 @@ class Transport:
         self.path = path
         self.pid = os.getpid()
         self.dropped = 0
-        self._seq = itertools.count()
+        self._seq = 0
         self._socket = None
         self._next_connect_ns = 0
-        self._kept = []
+        self._backlog = []  # (kind, body, keep), oldest first
+        self._prefixes = {}
+        self._lock = _thread.allocate_lock()
         with _imports.muted():
             try:
                 import _socket
@@ -86,71 +95,113 @@ class Transport:
 
     def _drop(self):
         self.dropped += 1
+        self._seq += 1
 
-    def _transmit(self, sock, kind, body):
-        """Send one datagram; returns True, False (dropped) or None (no receiver)."""
-        data = (wire.header(kind, self.pid, next(self._seq), self.dropped) + body).encode("utf-8", "replace")
+    def _try_send(self, sock, kind, body):
+        """Send one datagram: _SENT, _FULL (queue full) or _GONE (no receiver)."""
+        prefix = self._prefixes.get(kind)
+        if prefix is None:
+            prefix = self._prefixes[kind] = wire.header_prefix(kind, self.pid)
+        text = "%s%d\t%d\n%s" % (prefix, self._seq, self.dropped, body)
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # lone surrogates from undecodable file names
+            data = text.encode("utf-8", "replace")
         try:
             sock.send(data)
-            return True
-        except BlockingIOError:  # receive queue full
-            return False
+        except BlockingIOError:
+            return _FULL
         except OSError as error:
             if error.errno in _NO_RECEIVER_ERRNOS:
                 self.close()
                 self._next_connect_ns = perf_counter_ns() + RECONNECT_INTERVAL_NS
-            return False
+                return _GONE
+            self._drop()  # e.g. EMSGSIZE: this datagram can never be sent
+            return _SENT
+        self._seq += 1
+        return _SENT
+
+    def _flush_backlog(self, sock):
+        """Send waiting records in order; True if the backlog is now empty."""
+        backlog = self._backlog
+        while backlog:
+            kind, body, keep = backlog[0]
+            status = self._try_send(sock, kind, body)
+            if status == _SENT:
+                del backlog[0]
+            elif status == _FULL:
+                return False
+            else:
+                self._forget_unkept()
+                return False
+        return True
+
+    def _forget_unkept(self):
+        """The receiver is gone: only the init records keep waiting."""
+        kept = []
+        for entry in self._backlog:
+            if entry[2]:
+                kept.append(entry)
+            else:
+                self._drop()
+        self._backlog = kept
+
+    def _wait(self, kind, body, keep):
+        if len(self._backlog) < MAX_BACKLOG_DATAGRAMS:
+            self._backlog.append((kind, body, keep))
+        else:
+            self._drop()
+        return False
 
     def send(self, kind, body, keep=False):
-        """Send one record; True if it left, False if it was dropped (or kept).
+        """Send one record; True if it left now, False if it waits or was dropped.
 
-        Never raises.
+        Never raises, never waits on the receiver.
         """
         try:
-            sock = self._socket
-            if sock is None:
-                sock = self._connect()
+            with self._lock:
+                sock = self._socket or self._connect()
                 if sock is None:
-                    if keep and len(self._kept) < MAX_KEPT_DATAGRAMS:
-                        self._kept.append((kind, body))
-                    else:
-                        next(self._seq)
-                        self._drop()
+                    if keep:
+                        return self._wait(kind, body, keep)
+                    self._drop()
                     return False
-            if self._kept:
-                self._send_kept(sock)
-            if self._transmit(sock, kind, body):
-                return True
-            self._drop()
-            return False
-        except Exception:
-            self._drop()
-            return False
-
-    def _send_kept(self, sock):
-        kept = self._kept
-        self._kept = []
-        for kind, body in kept:
-            if not self._transmit(sock, kind, body):
+                if self._backlog and not self._flush_backlog(sock):
+                    if self._socket is None and not keep:
+                        self._drop()
+                        return False
+                    return self._wait(kind, body, keep)
+                status = self._try_send(sock, kind, body)
+                if status == _SENT:
+                    return True
+                if status == _FULL or keep:
+                    return self._wait(kind, body, keep)
                 self._drop()
+                return False
+        except Exception:
+            self.dropped += 1
+            return False
 
-    def discard_kept(self):
-        """Count kept datagrams as dropped and forget them (at exit). Returns how many."""
-        count = len(self._kept)
-        for _ in range(count):
-            next(self._seq)
-            self._drop()
-        self._kept = []
-        return count
+    def waiting(self):
+        """Records in the backlog."""
+        return len(self._backlog)
 
-    def flush_kept(self):
-        """Try once more to send the kept datagrams (at exit, before giving up on them)."""
-        if not self._kept:
-            return
-        sock = self._socket or self._connect_now()
-        if sock is not None:
-            self._send_kept(sock)
+    def flush(self):
+        """Try once more to send the backlog, reconnecting now if needed (at exit)."""
+        with self._lock:
+            if not self._backlog:
+                return
+            if self._socket is None:
+                self._next_connect_ns = 0
+            sock = self._socket or self._connect()
+            if sock is not None:
+                self._flush_backlog(sock)
 
-    def _connect_now(self):
-        self._next_connect_ns = 0
-        return self._connect()
+    def discard_backlog(self):
+        """Count the records still waiting as dropped and forget them (at exit). Returns how many."""
+        with self._lock:
+            count = len(self._backlog)
+            for _ in range(count):
+                self._drop()
+            self._backlog = []
+            return count

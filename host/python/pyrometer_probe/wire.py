@@ -53,6 +53,11 @@ def header(kind, pid, seq, dropped):
     return f"{MAGIC}\t{VERSION}\t{kind}\t{pid}\t{seq}\t{dropped}\n"
 
 
+def header_prefix(kind, pid):
+    """The part of the header that is the same for every record of a kind from one process."""
+    return f"{MAGIC}\t{VERSION}\t{kind}\t{pid}\t"
+
+
 def init_body(
     python,
     exec_unix_us,
@@ -133,6 +138,20 @@ def import_bodies(profile_id, base, rows, phase, invocation):
     ]
 
 
+# Fields 9-20 (the GC counters) are one substitution: all zero in most
+# invocations, and then a constant.
+_INVOKE_FORMAT = "\t".join(["%s"] * 20) + "\n"
+#: The twelve GC fields of an invocation without garbage collection.
+NO_GC = "\t".join(["0"] * 12)
+
+
+def request_text(value):
+    """``text(value)`` with a fast path for the usual request id (a short printable str)."""
+    if value.__class__ is str and value and len(value) <= MAX_TEXT_CHARS and value.isprintable():
+        return value
+    return text(value)
+
+
 def invoke_body(
     request_id,
     number_in_process,
@@ -157,17 +176,32 @@ def invoke_body(
     """Body of the ``invoke`` record, one per handler call.
 
     ``gc`` holds, per generation 0..2, collections, pause ns, objects
-    collected and uncollectable (12 numbers); ``error`` is the exception type
-    or None.
+    collected and uncollectable (12 integers), or None when no collection ran;
+    ``error`` is the exception type or None; the optional figures are None
+    when unknown. This is the probe's hot path: one ``%`` format (about three
+    times cheaper than an f-string or ``join`` of the same fields).
     """
-    return (
-        f"{text(request_id)}\t{number_in_process}\t{1 if cold_start else 0}\t{1 if proactive_init else 0}"
-        f"\t{start_unix_us}\t{duration_ns}\t{'ok' if error is None else 'error'}\t{text(error)}"
-        f"\t{gc[0]}\t{gc[1]}\t{gc[2]}\t{gc[3]}\t{gc[4]}\t{gc[5]}\t{gc[6]}\t{gc[7]}"
-        f"\t{gc[8]}\t{gc[9]}\t{gc[10]}\t{gc[11]}"
-        f"\t{allocated_blocks}\t{modules}\t{threads}\t{number(rss_bytes)}\t{number(max_rss_bytes)}"
-        f"\t{number(cpu_user_us)}\t{number(cpu_system_us)}\t{number(loop_lag_max_us)}"
-        f"\t{number(loop_pending_tasks)}\t{imports}\t{probe_ns}\n"
+    return _INVOKE_FORMAT % (
+        "-" if request_id is None else request_text(request_id),
+        number_in_process,
+        1 if cold_start else 0,
+        1 if proactive_init else 0,
+        start_unix_us,
+        duration_ns,
+        "ok" if error is None else "error",
+        "-" if error is None else text(error),
+        NO_GC if gc is None else "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d" % tuple(gc),
+        allocated_blocks,
+        modules,
+        threads,
+        "-" if rss_bytes is None else rss_bytes,
+        "-" if max_rss_bytes is None else max_rss_bytes,
+        "-" if cpu_user_us is None else cpu_user_us,
+        "-" if cpu_system_us is None else cpu_system_us,
+        "-" if loop_lag_max_us is None else loop_lag_max_us,
+        "-" if loop_pending_tasks is None else loop_pending_tasks,
+        imports,
+        probe_ns,
     )
 
 

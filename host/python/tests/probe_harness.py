@@ -209,6 +209,9 @@ def probe_env(socket_path, extra=None, pythonpath=()):
     """Environment for a child interpreter with the probe on its path."""
     env = dict(os.environ)
     env.pop("PYTHONPROFILEIMPORTTIME", None)
+    # Records must not be lost because a busy machine was slow to schedule the
+    # receiving thread while the child exited (the default is 20 ms).
+    env["PYROMETER_EXIT_FLUSH_MS"] = "2000"
     env["PYTHONPATH"] = os.pathsep.join([PROBE_DIR, *pythonpath])
     if socket_path is not None:
         env["PYROMETER_PROBE_SOCKET"] = socket_path

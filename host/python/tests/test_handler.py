@@ -131,7 +131,7 @@ class HandlerWrapperTest(unittest.TestCase):
 
             def broken(*args):
                 raise OSError("probe internals failing")
-            runtime.cpu_and_peak = broken
+            runtime.usage = broken
             assert handler(2, Context("r-2")) == "fine"
             print("survived")
         """

@@ -40,6 +40,7 @@ def run_wrapped(receiver, task_root, handler, extra_env=None, code=MINI_RUNTIME)
     for name in ("PYTHONPATH", "PYROMETER_PROBE_SOCKET", "PYTHONPROFILEIMPORTTIME", "PYROMETER_MODE"):
         env.pop(name, None)
     env.update({"_HANDLER": handler, "LAMBDA_TASK_ROOT": task_root, "PYTHONPATH": task_root})
+    env["PYROMETER_EXIT_FLUSH_MS"] = "2000"  # see probe_harness.probe_env
     if receiver is not None:
         env["PYROMETER_PROBE_SOCKET"] = receiver.path
     env.update(extra_env or {})

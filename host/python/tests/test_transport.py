@@ -53,14 +53,17 @@ class FullQueueTest(unittest.TestCase):
             )
             child = subprocess.Popen(
                 [sys.executable, "-c", code],
-                env=probe_env(receiver.path),
+                # A generous exit flush: the last records must not depend on how
+                # fast a busy machine schedules the receiving thread.
+                env=probe_env(receiver.path, {"PYROMETER_EXIT_FLUSH_MS": "5000"}),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
             dropped, elapsed = child.stdout.readline().split()
-            self.assertGreater(int(dropped), 200)
+            # 300 records: the socket queue and the backlog hold some, the rest are dropped.
+            self.assertGreater(int(dropped), 100)
             self.assertLess(float(elapsed), 2.0)
             receiver.start_reading()
             time.sleep(0.2)
@@ -74,6 +77,47 @@ class FullQueueTest(unittest.TestCase):
             # Every sequence number is accounted for: received or counted as dropped.
             exit_record = [r for r in records if r.kind == "exit"][-1]
             self.assertEqual(len(records) + exit_record.dropped, exit_record.seq + 1)
+
+
+class StalledReceiverTest(unittest.TestCase):
+    def test_a_receiver_that_stalls_briefly_loses_nothing(self):
+        with Receiver(read=False) as receiver:
+            code = textwrap.dedent(
+                """
+                import sys, pyrometer_probe
+                from pyrometer_probe import process
+                handler = pyrometer_probe.wrap(lambda e, c: e)
+                for i in range(60):  # more than the socket queue holds
+                    handler(i, None)
+                print(process.state.transport.waiting(), flush=True)
+                sys.stdin.readline()
+                handler(-1, None)  # sends what the receiver takes of the backlog first
+                print(process.state.transport.dropped, flush=True)  # the rest leaves at exit
+                """
+            )
+            child = subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=probe_env(receiver.path, {"PYROMETER_EXIT_FLUSH_MS": "5000"}),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            waiting = int(child.stdout.readline())
+            self.assertGreater(waiting, 0)
+            receiver.start_reading()
+            time.sleep(0.1)
+            child.stdin.write("\n")
+            child.stdin.flush()
+            after = child.stdout.readline().split()
+            _, stderr = child.communicate(timeout=60)
+            self.assertEqual(child.returncode, 0, stderr)
+            self.assertEqual(after, ["0"])
+            records = receiver.wait_for(lambda rs: any(r.kind == "exit" for r in rs))
+            invokes = [r for r in records if r.kind == "invoke"]
+            self.assertEqual(len(invokes), 61)
+            self.assertEqual([r.seq for r in records], list(range(len(records))))
+            self.assertTrue(all(r.dropped == 0 for r in records))
 
 
 class LateReceiverTest(unittest.TestCase):

@@ -397,6 +397,34 @@ pub const PYROMETER_PLUGIN_ROWS_TOTAL: MetricSpec = counter(
     "Rows passed to (in) and returned by (out) a plugin.",
     &["plugin", "direction"],
 );
+/// Plugin instances created.
+pub const PYROMETER_PLUGIN_INSTANTIATIONS_TOTAL: MetricSpec = counter(
+    "pyrometer_plugin_instantiations_total",
+    Unit::Count,
+    "Fresh plugin instances created (the first, and one after every trap).",
+    &["plugin"],
+);
+/// Plugins disabled.
+pub const PYROMETER_PLUGIN_DISABLED: MetricSpec = gauge(
+    "pyrometer_plugin_disabled",
+    Unit::None,
+    "1 while a plugin is disabled by its circuit breaker or a rejected config, else 0.",
+    &["plugin"],
+);
+/// Plugin stdout/stderr dropped.
+pub const PYROMETER_PLUGIN_STDIO_DROPPED_BYTES_TOTAL: MetricSpec = counter(
+    "pyrometer_plugin_stdio_dropped_bytes_total",
+    Unit::Bytes,
+    "Plugin stdout/stderr bytes beyond the capture bound, discarded, by stream.",
+    &["plugin", "stream"],
+);
+/// Plugin log lines dropped.
+pub const PYROMETER_PLUGIN_LOG_LINES_DROPPED_TOTAL: MetricSpec = counter(
+    "pyrometer_plugin_log_lines_dropped_total",
+    Unit::Count,
+    "Plugin log lines beyond the per-call bound, discarded.",
+    &["plugin"],
+);
 /// Plugin metrics refused by the registry.
 pub const PYROMETER_PLUGIN_METRICS_REJECTED_TOTAL: MetricSpec = counter(
     "pyrometer_plugin_metrics_rejected_total",
@@ -447,6 +475,10 @@ pub const CATALOGUE: &[MetricSpec] = &[
     PYROMETER_PLUGIN_FAILURES_TOTAL,
     PYROMETER_PLUGIN_CALL_DURATION_SECONDS,
     PYROMETER_PLUGIN_ROWS_TOTAL,
+    PYROMETER_PLUGIN_INSTANTIATIONS_TOTAL,
+    PYROMETER_PLUGIN_DISABLED,
+    PYROMETER_PLUGIN_STDIO_DROPPED_BYTES_TOTAL,
+    PYROMETER_PLUGIN_LOG_LINES_DROPPED_TOTAL,
     PYROMETER_PLUGIN_METRICS_REJECTED_TOTAL,
     PYROMETER_FINDINGS_TOTAL,
 ];
@@ -535,10 +567,10 @@ mod tests {
 
     #[test]
     fn readme_table_matches_the_catalogue() {
-        let readme = include_str!("README.md");
+        let readme = include_str!("../../../README.md");
         assert!(
             readme.contains(&markdown_table()),
-            "host/src/export/README.md is out of date; paste catalogue::markdown_table():\n{}",
+            "README.md's metric catalogue is out of date; paste catalogue::markdown_table():\n{}",
             markdown_table()
         );
     }

@@ -121,7 +121,7 @@ impl EmfExporter {
     /// The documents for `snapshot`, updating the remembered totals.
     pub fn documents(&mut self, snapshot: &Snapshot) -> Vec<Value> {
         let mut groups: BTreeMap<LabelSet, Vec<Entry>> = BTreeMap::new();
-        for family in &snapshot.families {
+        for family in snapshot.families() {
             match family.kind {
                 FamilyKind::Counter => {
                     for sample in &family.samples {

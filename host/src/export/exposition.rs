@@ -6,9 +6,11 @@
 //! [`MetricFamily`]s — one source of truth, and exactly what a scraper would
 //! see. The parser accepts what the registry writes (and the usual rest of the
 //! format); a line it cannot read is skipped and counted in
-//! [`Snapshot::skipped_lines`].
+//! [`Snapshot::skipped_lines`]. Parsing happens on first use, so a flush that
+//! only pushes text never pays for it.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The kind of a metric family, from its `# TYPE` line.
@@ -76,43 +78,51 @@ pub struct MetricFamily {
     pub samples: Vec<Sample>,
 }
 
-/// The registry at one instant: the rendered text and its parsed families.
+/// The registry at one instant: the rendered text, parsed on first use.
+///
+/// The Pushgateway only needs the text, so a flush with no other exporter
+/// never pays for parsing.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The text exposition, as a scraper would receive it.
     pub text: String,
-    /// The parsed families.
-    pub families: Vec<MetricFamily>,
     /// When the snapshot was taken, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
-    /// Lines that could not be parsed.
-    pub skipped_lines: usize,
+    parsed: OnceLock<(Vec<MetricFamily>, usize)>,
 }
 
 impl Snapshot {
-    /// Parses `text`, stamping the snapshot with the current time.
+    /// A snapshot of `text`, stamped with the current time.
     pub fn new(text: String) -> Self {
         let timestamp_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        let (families, skipped_lines) = parse(&text);
         Self {
             text,
-            families,
             timestamp_ms,
-            skipped_lines,
+            parsed: OnceLock::new(),
         }
+    }
+
+    /// The parsed families (parsed once, on the first call).
+    pub fn families(&self) -> &[MetricFamily] {
+        &self.parsed.get_or_init(|| parse(&self.text)).0
+    }
+
+    /// Lines of the text that could not be parsed.
+    pub fn skipped_lines(&self) -> usize {
+        self.parsed.get_or_init(|| parse(&self.text)).1
     }
 
     /// The family named `name`.
     pub fn family(&self, name: &str) -> Option<&MetricFamily> {
-        self.families.iter().find(|f| f.name == name)
+        self.families().iter().find(|f| f.name == name)
     }
 
     /// Every sample whose metric name is `sample_name` (e.g. `x_bucket`).
     pub fn samples<'a>(&'a self, sample_name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.families
+        self.families()
             .iter()
             .flat_map(|f| f.samples.iter())
             .filter(move |s| s.name == sample_name)
@@ -125,9 +135,16 @@ impl Snapshot {
             .map(|s| s.value)
     }
 
-    /// The number of sample lines.
+    /// The number of sample lines (counted in the text, without parsing).
     pub fn series_count(&self) -> usize {
-        self.families.iter().map(|f| f.samples.len()).sum()
+        match self.parsed.get() {
+            Some((families, _)) => families.iter().map(|f| f.samples.len()).sum(),
+            None => self
+                .text
+                .lines()
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .count(),
+        }
     }
 }
 

@@ -129,7 +129,7 @@ impl RemoteWriteExporter {
     /// The series of `snapshot` with sorted labels and their values.
     fn series(&self, snapshot: &Snapshot) -> Vec<(SeriesLabels, f64)> {
         let mut out = Vec::with_capacity(snapshot.series_count());
-        for family in &snapshot.families {
+        for family in snapshot.families() {
             for sample in &family.samples {
                 let mut labels: SeriesLabels = Vec::with_capacity(sample.labels.len() + 3);
                 labels.push(("__name__".to_owned(), sample.name.clone()));
@@ -270,7 +270,7 @@ type Metadata<'a> = (u64, &'a str, &'a str);
 
 fn metadata(snapshot: &Snapshot) -> Vec<Metadata<'_>> {
     snapshot
-        .families
+        .families()
         .iter()
         .map(|f| {
             // prometheus.MetricMetadata.MetricType

@@ -119,7 +119,6 @@ impl PluginSet {
         let linker =
             sandbox::linker(&engine).map_err(|e| anyhow::anyhow!("cannot link WASI: {e:#}"))?;
         let ticker = EpochTicker::start(&engine)?;
-        telemetry::describe();
         Ok(Self {
             engine,
             linker,

@@ -6,8 +6,10 @@
 //!   import profiles and one record per invocation;
 //! * [`importtime`] — CPython's own `-X importtime` text, for the probe's `text`
 //!   mode and for processes that run without the probe;
-//! * [`procfs`] — resource use of the runtime process (tree) from `/proc`.
+//! * [`procfs`] — resource use of the runtime process (tree) from `/proc`;
+//! * [`telemetry`] — the Lambda Telemetry API's events, and a tolerant listener.
 
 pub mod importtime;
 pub mod probe;
 pub mod procfs;
+pub mod telemetry;

@@ -1,0 +1,111 @@
+//! Reports of a `pyrometer lambda` run: the data ([`LambdaReport`], also the
+//! stable `--json` schema) and its renderings — the terminal view, a
+//! self-contained HTML page, and speedscope / folded stacks of the import tree.
+//!
+//! The report is built once from what the collector and the plugins produced;
+//! every renderer reads only the report, so the JSON holds everything any view
+//! shows.
+
+mod import_tree;
+
+#[cfg(test)]
+mod fixture;
+pub mod html;
+pub mod speedscope;
+pub mod summary;
+pub mod terminal;
+
+pub use html::html_page;
+pub use speedscope::{folded_stacks, speedscope_json};
+pub use summary::summarize;
+pub use terminal::{TerminalOptions, write_terminal};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Finding, FunctionInfo, InitReport, Invocation};
+
+/// The schema identifier written into every JSON report. Bumped on any
+/// incompatible change; additive changes keep it.
+pub const SCHEMA: &str = "pyrometer.lambda-report/1";
+
+/// Everything one `pyrometer lambda` run measured and concluded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LambdaReport {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The function as the emulator presented it.
+    pub function: FunctionInfo,
+    /// The handler as given (`app.py:handler` or `app.handler`).
+    pub handler: String,
+    /// The runtime client: `builtin` or `awslambdaric`.
+    pub runtime_client: String,
+    /// One entry per execution environment (`--cold N` gives N), in order.
+    pub environments: Vec<EnvironmentRun>,
+    /// Findings of every plugin over the whole run.
+    pub findings: Vec<Finding>,
+    /// One line per failed plugin call (the plugin's name, kind and message).
+    pub plugin_failures: Vec<String>,
+    /// Figures over all environments.
+    pub summary: Summary,
+}
+
+impl LambdaReport {
+    /// Completes a report: sets `schema` to [`SCHEMA`] and computes `summary`
+    /// from the environments (see [`summarize`]).
+    pub fn summarized(mut self) -> Self {
+        self.schema = SCHEMA.to_owned();
+        self.summary = summarize(&self.environments);
+        self
+    }
+}
+
+/// One execution environment: its cold start and the invocations it served.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvironmentRun {
+    /// The cold start.
+    pub init: InitReport,
+    /// The invocations, in order; the first is the cold one.
+    pub invocations: Vec<Invocation>,
+}
+
+/// Distribution of a set of durations, milliseconds (nearest-rank percentiles).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Distribution {
+    /// How many values.
+    pub count: usize,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+/// Headline figures of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Summary {
+    /// Invocations in all environments.
+    pub invocations: usize,
+    /// Invocations whose status was not `success`.
+    pub errors: usize,
+    /// Init durations of the environments.
+    pub init_ms: Distribution,
+    /// Durations of cold invocations (the first of each environment).
+    pub cold_invocation_ms: Distribution,
+    /// Durations of warm invocations.
+    pub warm_invocation_ms: Distribution,
+    /// Largest RSS seen at the end of an invocation, bytes.
+    pub max_rss_bytes: Option<f64>,
+    /// Garbage collections over all invocations.
+    pub gc_collections: u64,
+    /// Their total pause, milliseconds.
+    pub gc_pause_ms: f64,
+}
