@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `pyrometer` command.
 
 mod plugin;
+mod pushgateway;
 
 use std::process::ExitCode;
 
@@ -19,12 +20,16 @@ enum Command {
     /// Write, check and run WebAssembly analysis plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Maintain a Prometheus Pushgateway that pyrometer pushes to.
+    #[command(subcommand)]
+    Pushgateway(pushgateway::PushgatewayCommand),
 }
 
 /// Runs the parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Pushgateway(cmd) => pushgateway::run(cmd),
     }
 }
 

@@ -191,6 +191,8 @@ mod tests {
         for asset in [STYLE, SCRIPT] {
             assert!(!asset.to_ascii_lowercase().contains("</script"));
             assert!(!asset.to_ascii_lowercase().contains("</style"));
+            assert!(!asset.to_ascii_lowercase().contains("<script"));
+            assert!(!asset.contains("<!--"));
         }
     }
 

@@ -1,7 +1,7 @@
 // Renders the pyrometer report from the JSON embedded in this page.
 //
-// Everything the page shows comes from the <script type="application/json">
-// block; text from the report only ever enters the DOM through textContent or
+// Everything the page shows comes from the JSON block (#report-data, a script
+// element of type application/json); text from the report only ever enters the DOM through textContent or
 // attribute values, never as markup, so module names and messages cannot
 // inject anything. When rendering succeeds, <body data-render="ok"> is set;
 // any error is written into #render-errors (and data-render="error"), which is
