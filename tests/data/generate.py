@@ -387,6 +387,14 @@ def memory_trend_cases():
         "input": rss_batch([BASE_RSS + (24 * MIB if i >= 15 else 0) for i in range(30)]),
         "expected": {"absent_rules": ["memory-leak"]},
     }
+    yield "step-lenient-fit", {
+        "about": "The mid-window step with min_r_squared lowered to 0.5: the line now "
+                 "fits well enough (R² 0.75), and the halves rule alone rejects it "
+                 "(both halves of the window are flat).",
+        "config": {"min_r_squared": "0.5"},
+        "input": rss_batch([BASE_RSS + (24 * MIB if i >= 15 else 0) for i in range(30)]),
+        "expected": {"absent_rules": ["memory-leak"], "metrics": [metric(R2, 0.5, 0.8)]},
+    }
     yield "too-few-samples", {
         "about": "A steep leak over 9 warm invocations is below min_samples (10): no verdict yet.",
         "input": rss_batch([BASE_RSS + MIB * i for i in range(10)], cold_first=True),

@@ -19,8 +19,11 @@ which encodes them as ``imports`` datagrams (see PROTOCOL.md).
 Correctness notes:
 
 * Thread safety: each thread keeps its own stack of open imports (a
-  ``_thread._local``, so ``threading`` is not imported at start-up). Records are
-  appended to one list; ``list.append`` is atomic under the GIL.
+  ``_thread._local``, so ``threading`` is not imported at start-up); the
+  record lists are changed under one lock, held for a few list operations.
+* Garbage collection: the hook allocates no object the collector tracks (see
+  the record lists below), so collections happen at the same points of the
+  program as without the probe.
 * Failed imports keep their record, with the exception type as the error; the
   exception propagates unchanged.
 * Circular imports: the second ``import a`` inside ``a`` finds ``a`` in
@@ -45,26 +48,31 @@ import _thread
 import _frozen_importlib
 from time import perf_counter_ns
 
-# A record is a list (the cheapest mutable record in CPython) with these slots.
-NAME = 0  # dotted module name
-PARENT = 1  # the record of the import that was open when this one began, or None
-START_NS = 2  # perf_counter_ns() when the import began (0 until it ends)
-END_NS = 3  # perf_counter_ns() when it ended; 0 while it is still running
-CHILDREN_NS = 4  # total cumulative time of direct children
-ERROR = 5  # exception type name if the import failed, else None
-WIRE_INDEX = 6  # index assigned when the record is flushed; -1 before, -2 if hidden
-
-#: Every import record not yet flushed, in the order the imports began.
-records = []
+# The records live in parallel lists, one slot per import, indexed by the
+# import's process-wide number minus ``_base[0]`` (the number of records
+# already taken). There is no object per record on purpose: every container
+# the hook allocated would advance the garbage collector's allocation count,
+# moving collections -- which cost milliseconds in an import-heavy start-up --
+# from one module's import to another's, so the profile would differ from the
+# one ``-X importtime`` gives for the same program. Ints, strings and list
+# slots are not tracked by the collector.
+names = []  # dotted module name
+parents = []  # number of the import that was open when this one began, or -1
+starts = []  # perf_counter_ns() when it began (0 until it ends)
+ends = []  # perf_counter_ns() when it ended; 0 while it is still running
+children = []  # total cumulative ns of direct children
+errors = {}  # number -> exception type name, for failed imports
+_base = [0]  # number of the record in slot 0
+_lock = _thread.allocate_lock()
 
 _original = None
 
 
 class _ThreadImports(_thread._local):
-    """Per-thread state of the hook: the stack of imports open on this thread.
+    """Per-thread state of the hook: the numbers of the imports open on this thread.
 
     ``stack`` is ``None`` while the probe itself imports something (see
-    :func:`muted`), which makes the hook pass the import straight through.
+    :class:`muted`), which makes the hook pass the import straight through.
     """
 
     def __init__(self):
@@ -94,35 +102,52 @@ def install():
     original = _frozen_importlib._find_and_load
     modules = sys.modules
     threads = _threads
-    append = records.append
     clock = perf_counter_ns
     error_name = _error_name
+    acquire = _lock.acquire
+    release = _lock.release
+    base = _base
+    add_name = names.append
+    add_parent = parents.append
+    add_start = starts.append
+    add_end = ends.append
+    add_children = children.append
 
-    # Indices are literals below (not the named constants) because a global
-    # lookup per slot would add measurable time to every import.
     def _find_and_load(name, import_):
         if name in modules:
             return original(name, import_)
         stack = threads.stack
         if stack is None:
             return original(name, import_)
-        record = [name, stack[-1] if stack else None, 0, 0, 0, None, -1]
-        append(record)
-        stack.append(record)
+        acquire()
+        number = base[0] + len(names)
+        add_name(name)
+        add_parent(stack[-1] if stack else -1)
+        add_start(0)
+        add_end(0)
+        add_children(0)
+        release()
+        stack.append(number)
         start = clock()
         try:
             return original(name, import_)
         except BaseException as exc:
-            record[5] = error_name(exc)
+            errors[number] = error_name(exc)
             raise
         finally:
             end = clock()
-            record[2] = start
-            record[3] = end
-            if stack and stack[-1] is record:
+            if stack and stack[-1] == number:
                 stack.pop()
-                if stack:
-                    stack[-1][4] += end - start
+            acquire()
+            slot = number - base[0]
+            if slot >= 0:
+                starts[slot] = start
+                ends[slot] = end
+            if stack:
+                slot = stack[-1] - base[0]
+                if slot >= 0:
+                    children[slot] += end - start
+            release()
 
     # CPython trims traceback frames from this file name (see module doc).
     _find_and_load.__code__ = _find_and_load.__code__.replace(
@@ -166,10 +191,25 @@ class muted:
         return False
 
 
-def open_imports():
-    """Number of imports currently open on this thread (0 outside any import)."""
-    stack = _threads.stack
-    return len(stack) if stack else 0
+class detached:
+    """Context manager: imports on this thread are recorded at top level.
+
+    The probe's Lambda handler module loads the user's module from inside its
+    own (hidden) import; detached, the user's module is a top-level node, as it
+    would be without the probe.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        self._saved = _threads.stack
+        if self._saved is not None:
+            _threads.stack = []
+        return self
+
+    def __exit__(self, *exc_info):
+        _threads.stack = self._saved
+        return False
 
 
 def timed_load(name, load):
@@ -181,26 +221,31 @@ def timed_load(name, load):
     stack = _threads.stack
     if stack is None or _original is None:
         return load()
-    record = [name, stack[-1] if stack else None, 0, 0, 0, None, -1]
-    records.append(record)
-    stack.append(record)
+    with _lock:
+        number = _base[0] + len(names)
+        names.append(name)
+        parents.append(stack[-1] if stack else -1)
+        starts.append(0)
+        ends.append(0)
+        children.append(0)
+    stack.append(number)
     start = perf_counter_ns()
     try:
         return load()
     except BaseException as exc:
-        record[ERROR] = _error_name(exc)
+        errors[number] = _error_name(exc)
         raise
     finally:
         end = perf_counter_ns()
-        record[START_NS] = start
-        record[END_NS] = end
-        if stack and stack[-1] is record:
+        if stack and stack[-1] == number:
             stack.pop()
-            if stack:
-                stack[-1][CHILDREN_NS] += end - start
-
-
-_next_index = 0
+        with _lock:
+            slot = number - _base[0]
+            if slot >= 0:
+                starts[slot] = start
+                ends[slot] = end
+            if stack and stack[-1] - _base[0] >= 0:
+                children[stack[-1] - _base[0]] += end - start
 
 
 def take_completed(hidden_prefix="pyrometer_probe"):
@@ -208,56 +253,57 @@ def take_completed(hidden_prefix="pyrometer_probe"):
 
     Only the longest prefix of completed records is taken, so a parent is
     never sent before a child that is still running elsewhere. Records whose
-    name starts with ``hidden_prefix`` (the probe's own modules) are left out
-    and their children re-parented to the nearest shown ancestor.
+    name starts with ``hidden_prefix`` (the probe's own modules) are left out;
+    they never have children (the probe mutes or detaches its own imports).
 
-    Returns ``(base_index, rows)``; each row is
-    ``(index, parent_index, self_us, cumulative_us, name, error)`` with
-    ``parent_index`` -1 at top level. Indices count every shown record of the
-    process, starting at 0; ``base_index`` is the index of the first row.
+    Returns rows ``(number, parent, self_us, cumulative_us, name, error)`` in the
+    order the imports began; ``number`` counts every import of the process
+    (so numbers of left-out records are missing) and ``parent`` is -1 at top
+    level.
     """
-    global _next_index
-    pending = records[:]  # a snapshot; other threads may append meanwhile
-    count = 0
-    for record in pending:
-        # A hidden record may still be open (the handler module is loaded from
-        # inside the probe's own module body); it is never sent, so it does
-        # not hold back the records after it.
-        if record[END_NS] == 0 and not (hidden_prefix and record[NAME].startswith(hidden_prefix)):
-            break
-        count += 1
-    if count == 0:
-        return _next_index, []
-    taken = pending[:count]
-    del records[:count]
-    base = _next_index
+    with _lock:
+        count = 0
+        total = len(names)
+        while count < total:
+            # A hidden record may still be open (the handler module is loaded
+            # from inside the probe's own module body); it is never sent, so
+            # it does not hold back the records after it.
+            if ends[count] == 0 and not (hidden_prefix and names[count].startswith(hidden_prefix)):
+                break
+            count += 1
+        if count == 0:
+            return []
+        first = _base[0]
+        taken = (names[:count], parents[:count], starts[:count], ends[:count], children[:count])
+        for column in (names, parents, starts, ends, children):
+            del column[:count]
+        _base[0] = first + count
+        failed = {number: errors.pop(number) for number in list(errors) if number < first + count}
     rows = []
-    for record in taken:
-        name = record[NAME]
+    taken_names, taken_parents, taken_starts, taken_ends, taken_children = taken
+    for slot in range(count):
+        name = taken_names[slot]
         if hidden_prefix and name.startswith(hidden_prefix):
-            record[WIRE_INDEX] = -2
             continue
-        parent = record[PARENT]
-        while parent is not None and parent[WIRE_INDEX] == -2:
-            parent = parent[PARENT]
-        parent_index = parent[WIRE_INDEX] if parent is not None else -1
-        if parent_index < 0:
-            parent_index = -1
-        record[WIRE_INDEX] = index = _next_index
-        _next_index += 1
-        cumulative_ns = record[END_NS] - record[START_NS]
-        self_ns = cumulative_ns - record[CHILDREN_NS]
+        cumulative_ns = taken_ends[slot] - taken_starts[slot]
+        self_ns = cumulative_ns - taken_children[slot]
         if self_ns < 0:
             self_ns = 0
-        rows.append((index, parent_index, self_ns // 1000, cumulative_ns // 1000, name, record[ERROR]))
-    return base, rows
+        number = first + slot
+        rows.append((number, taken_parents[slot], self_ns // 1000, cumulative_ns // 1000, name, failed.get(number)))
+    return rows
 
 
 def pending_count():
     """Number of records not yet taken (completed or not)."""
-    return len(records)
+    return len(names)
 
 
 def forget_all():
     """Drop every record without sending it (a forked child must not resend its parent's)."""
-    del records[:]
+    with _lock:
+        count = len(names)
+        for column in (names, parents, starts, ends, children):
+            del column[:]
+        _base[0] += count
+        errors.clear()

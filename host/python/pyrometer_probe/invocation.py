@@ -21,7 +21,7 @@ from . import imports as _imports
 
 _state = process.state
 _gc_totals = runtime.gc_totals  # mutated in place, never rebound
-_import_records = _imports.records  # idem
+_import_names = _imports.names  # idem
 _modules = sys.modules
 
 _CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect
@@ -87,7 +87,7 @@ def end(token, request_id, exc):
                 t[4] - b[4], t[5] - b[5], t[6] - b[6], t[7] - b[7],
                 t[8] - b[8], t[9] - b[9], t[10] - b[10], t[11] - b[11],
             )  # fmt: skip
-        late_imports = len(_import_records)
+        late_imports = len(_import_names)
         body = wire.invoke_body(
             request_id,
             number,

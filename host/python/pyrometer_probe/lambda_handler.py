@@ -22,7 +22,7 @@ from time import perf_counter_ns
 import _frozen_importlib
 
 from . import process
-from .imports import _error_name
+from .imports import _error_name, detached
 from .invocation import wrap
 
 #: Environment variable holding the user's handler (``module.function``).
@@ -45,7 +45,9 @@ def load(spec):
     module_name, function_name = split_handler(spec)
     started = perf_counter_ns()
     try:
-        module = _frozen_importlib._gcd_import(module_name)
+        # Detached: the user's module is a top-level import, as without the probe.
+        with detached():
+            module = _frozen_importlib._gcd_import(module_name)
     except BaseException as exc:
         process.mark_ready(
             "handler",

@@ -162,7 +162,7 @@ def flush_imports(phase, invocation, handler_module=None, keep=False):
     Returns ``(profile_id, modules, import_phase_us, handler_index)``, or None
     when there was nothing to send (always sends for the ``init`` phase).
     """
-    base, rows = imports.take_completed()
+    rows = imports.take_completed()
     if not rows and phase != "init":
         return None
     with imports.muted():
@@ -172,14 +172,15 @@ def flush_imports(phase, invocation, handler_module=None, keep=False):
     handler_index = -1
     classify = origin.classify
     row_text = wire.import_row
-    for index, parent, self_us, cumulative_us, name, error in rows:
+    for position, (number, parent, self_us, cumulative_us, name, error) in enumerate(rows):
         if parent == -1:
             import_phase_us += cumulative_us
             if name == handler_module:
-                handler_index = index - base  # relative to this profile
-        lines.append(row_text(index, parent, self_us, cumulative_us, classify(name), error, name))
+                handler_index = position
+        lines.append(row_text(number, parent, self_us, cumulative_us, classify(name), error, name))
     profile_id = next(state.profile_ids)
-    for body in wire.import_bodies(profile_id, base, lines, phase, invocation):
+    first = rows[0][0] if rows else imports._base[0]
+    for body in wire.import_bodies(profile_id, first, lines, phase, invocation):
         send(wire.KIND_IMPORTS, body, keep)
     return profile_id, len(rows), import_phase_us, handler_index
 

@@ -95,10 +95,11 @@ class Profile:
         return [other for other in self.rows if other["parent"] == row["index"]]
 
     def parent_of(self, row):
-        """The parent row, or None at top level."""
-        if row["parent"] < 0:
-            return None
-        return self.rows[row["parent"] - self.base]
+        """The parent row, or None at top level (or when the parent is in another profile)."""
+        for other in self.rows:
+            if other["index"] == row["parent"]:
+                return other
+        return None
 
 
 def profiles(records):

@@ -91,7 +91,7 @@ class LambdaHandlerTest(unittest.TestCase):
         self.assertLessEqual(int(init["probe_unix_us"]), int(init["ready_unix_us"]))
         profile = [p for p in profiles(records) if p.phase == "init"][0]
         app = profile.one("app")
-        self.assertEqual(app["index"] - profile.base, int(init["handler_index"]))
+        self.assertEqual(profile.rows.index(app), int(init["handler_index"]))
         self.assertEqual(app["parent"], -1)
         self.assertEqual(app["origin"], "f")
         self.assertGreaterEqual(app["cumulative_us"], 30_000)

@@ -199,7 +199,7 @@ pub struct ProbeImports {
     pub phase: ImportPhase,
     /// The invocation the imports followed (0 for init).
     pub invocation: u64,
-    /// The process-wide index of the profile's first module.
+    /// The process-wide import number of the profile's first module.
     pub base_index: u64,
     /// The modules, parents before children.
     pub profile: ImportProfile,
@@ -474,11 +474,7 @@ impl ProbeDecoder {
         let mut previous: Option<u64> = None;
         for line in lines {
             let row = parse_row(line)?;
-            let end = head.base_index + head.rows_total;
-            if row.index < head.base_index
-                || row.index >= end
-                || previous.is_some_and(|p| row.index <= p)
-            {
+            if row.index < head.base_index || previous.is_some_and(|p| row.index <= p) {
                 return Err(RejectReason::BadChunk);
             }
             previous = Some(row.index);
@@ -547,21 +543,24 @@ impl ProbeDecoder {
     }
 }
 
-/// Join the chunks of one profile, checking they cover `base..base+total` exactly.
+/// Join the chunks of one profile, checking their rows are numbered in
+/// increasing order from `base_index` and are as many as announced.
+///
+/// Numbers need not be contiguous (the probe numbers its own imports but does
+/// not send them); a parent is looked up by number, and one that is not in this
+/// profile makes the module top level.
 fn assemble(head: &ChunkHead, chunks: Vec<Vec<Row>>) -> Result<ProbeImports, RejectReason> {
-    let base = head.base_index;
-    let mut modules = Vec::with_capacity(usize::try_from(head.rows_total).unwrap_or(0));
-    let mut expected = base;
+    let capacity = usize::try_from(head.rows_total).unwrap_or(0);
+    let mut modules = Vec::with_capacity(capacity);
+    let mut positions: HashMap<u64, usize> = HashMap::with_capacity(capacity);
+    let mut previous: Option<u64> = None;
     for row in chunks.into_iter().flatten() {
-        if row.index != expected {
+        if row.index < head.base_index || previous.is_some_and(|p| row.index <= p) {
             return Err(RejectReason::BadChunk);
         }
-        expected += 1;
-        let parent = match row.parent {
-            // A parent from an earlier profile (imports racing on threads) is not in this one.
-            Some(parent) if parent >= base => usize::try_from(parent - base).ok(),
-            _ => None,
-        };
+        previous = Some(row.index);
+        let parent = row.parent.and_then(|parent| positions.get(&parent).copied());
+        positions.insert(row.index, modules.len());
         modules.push(ImportedModule {
             module: row.module,
             parent,
@@ -571,14 +570,14 @@ fn assemble(head: &ChunkHead, chunks: Vec<Vec<Row>>) -> Result<ProbeImports, Rej
             error: row.error,
         });
     }
-    if expected != base + head.rows_total {
+    if modules.len() as u64 != head.rows_total {
         return Err(RejectReason::BadChunk);
     }
     Ok(ProbeImports {
         profile_id: head.profile_id,
         phase: head.phase,
         invocation: head.invocation,
-        base_index: base,
+        base_index: head.base_index,
         profile: ImportProfile { modules },
     })
 }
@@ -934,6 +933,29 @@ mod tests {
         assert_eq!(decoder.pending_profiles(), 0);
         assert_eq!(decoder.stats().profiles_completed, 1);
         assert_eq!(decoder.stats().accepted, 3);
+    }
+
+    #[test]
+    fn numbers_may_skip_and_parents_are_found_by_number() {
+        let mut decoder = ProbeDecoder::new();
+        let body = chunk(
+            2,
+            0,
+            1,
+            3,
+            3,
+            "3\t-1\t5\t9\tf\t-\tapp\n7\t3\t4\t4\ts\t-\tjson\n9\t5\t1\t1\ts\t-\tdecimal\n",
+        );
+        let message = decoder
+            .decode(&datagram("imports", 1, 0, 0, &body))
+            .expect("valid")
+            .expect("complete");
+        let ProbeRecord::Imports(imports) = message.record else {
+            panic!("not imports");
+        };
+        let parents: Vec<Option<usize>> = imports.profile.modules.iter().map(|m| m.parent).collect();
+        // `decimal`'s parent (5) is one of the probe's own imports, not sent.
+        assert_eq!(parents, vec![None, Some(0), None]);
     }
 
     #[test]

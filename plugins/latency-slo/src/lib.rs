@@ -280,11 +280,14 @@ impl Analyzer for LatencySlo {
                 );
             }
         }
+        let rate = |r: Option<f64>| r.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}"));
         log.debug(&format!(
-            "{} invocations in window, latency burn {:?}, error burn {:?}",
+            "{} invocations in window, burn rates long/short: latency {}/{}, errors {}/{}",
             window.len(),
-            latency.long,
-            errors.long
+            rate(latency.long),
+            rate(latency.short),
+            rate(errors.long),
+            rate(errors.short),
         ));
         Ok(output)
     }

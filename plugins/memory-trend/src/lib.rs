@@ -363,6 +363,30 @@ mod tests {
     }
 
     #[test]
+    fn the_halves_rule_catches_a_step_that_fits_well_enough() {
+        // With a lenient fit threshold a step near the middle passes rule 2
+        // (R² ≈ 0.75); rule 3 still rejects it, wherever it falls.
+        let lenient = Knobs {
+            min_r_squared: 0.5,
+            ..knobs()
+        };
+        for step_at in 1..30 {
+            let points = series(30, |i| {
+                if i >= step_at {
+                    BASE + 20.0 * MIB
+                } else {
+                    BASE
+                }
+            });
+            let verdict = assess(&points, &lenient).verdict;
+            assert_ne!(verdict, Verdict::Leak, "step at {step_at}");
+            if (10..=20).contains(&step_at) {
+                assert_eq!(verdict, Verdict::Uneven, "step at {step_at}");
+            }
+        }
+    }
+
+    #[test]
     fn flat_slow_and_short_series_are_not_leaks() {
         let flat = series(30, |_| BASE);
         assert_eq!(assess(&flat, &knobs()).verdict, Verdict::Slow);

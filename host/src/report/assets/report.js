@@ -1,11 +1,11 @@
 // Renders the pyrometer report from the JSON embedded in this page.
 //
 // Everything the page shows comes from the JSON block (#report-data, a script
-// element of type application/json); text from the report only ever enters the DOM through textContent or
-// attribute values, never as markup, so module names and messages cannot
-// inject anything. When rendering succeeds, <body data-render="ok"> is set;
-// any error is written into #render-errors (and data-render="error"), which is
-// what the headless-browser test looks for.
+// element of type application/json); text from the report only ever enters
+// the DOM through textContent or attribute values, never as markup, so module
+// names and messages cannot inject anything. When rendering succeeds, the
+// body gets data-render="ok"; any error is written into #render-errors (and
+// data-render="error"), which is what the headless-browser test looks for.
 "use strict";
 (function () {
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -74,6 +74,10 @@
   }
   function fmtMs(ms) {
     return num(ms) === null ? "–" : fmtNum(ms) + " ms";
+  }
+  // Axis ticks are round numbers: no trailing zeros.
+  function fmtTickMs(ms) {
+    return Number(ms.toPrecision(6)).toString() + " ms";
   }
   function fmtUs(us) {
     return num(us) === null ? "–" : fmtMs(us / 1000);
@@ -189,7 +193,7 @@
       card("Max RSS", fmtBytes(num(s.max_rss_bytes)),
         worstGrowth ? (worstGrowth > 0 ? "+" : "") + fmtBytes(worstGrowth) + " per invocation" : "end of invocation"),
       card("Errors", String(s.errors || 0), "of " + plural(s.invocations || 0, "invocation"), (s.errors || 0) > 0),
-      card("GC", plural(s.gc_collections || 0, "collection"), "pause " + fmtMs(s.gc_pause_ms || 0)),
+      card("GC", String(s.gc_collections || 0), "collections · pause " + fmtMs(s.gc_pause_ms || 0)),
       card("Findings", String(findings.length),
         [bySeverity("critical") + " critical", bySeverity("warning") + " warning", bySeverity("info") + " info"].join(" · "),
         bySeverity("critical") > 0));
@@ -508,7 +512,7 @@
     tickValues.forEach(function (t) {
       const y = yOf(t);
       grid.appendChild(svg("line", { x1: M.l, x2: W - M.r, y1: y, y2: y }));
-      axis.appendChild(svg("text", { x: M.l - 8, y: y, dy: "0.32em", "text-anchor": "end" }, options.format(t)));
+      axis.appendChild(svg("text", { x: M.l - 8, y: y, dy: "0.32em", "text-anchor": "end" }, (options.tickFormat || options.format)(t)));
     });
     // Invocation numbers along the bottom, thinned to about twenty labels.
     const every = Math.max(1, Math.ceil(n / 20));
@@ -583,7 +587,9 @@
     const holder = el("div");
     function draw() {
       holder.textContent = "";
-      holder.appendChild(plot(data, { id: "latency-plot", title: "latency per invocation", format: fmtMs, zeroBased: true, log: log }));
+      holder.appendChild(plot(data, {
+        id: "latency-plot", title: "latency per invocation", format: fmtMs, tickFormat: fmtTickMs, zeroBased: true, log: log,
+      }));
       toggle.textContent = log ? "linear scale" : "log scale";
     }
     toggle.addEventListener("click", function () { log = !log; draw(); });
