@@ -10,15 +10,28 @@ reports them as it always does.
 
 
 def _start_probe():
+    import os
+
+    if not os.environ.get("PYROMETER_PROBE_SOCKET"):
+        return  # off: load nothing, so the program runs as it would without us
+    import gc
     from time import perf_counter_ns
 
     started = perf_counter_ns()
+    # No collection while the probe loads, and the probe's own allocations
+    # offset afterwards (see pyrometer_probe.runtime.keep_gc_schedule).
+    gc_count = gc.get_count()
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         from pyrometer_probe import process
 
-        process.start(started)
+        process.start(started, gc_count=gc_count)
     except Exception:  # the probe must never stop the interpreter from starting
         pass
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _chain():

@@ -25,6 +25,7 @@ use crate::model::{
     ImportProfile, InitBreakdown, InitReport, Invocation, ProcessSample, PythonInit, Status,
 };
 use crate::sources::probe::{ImportPhase, ProbeInvocation, ProbeMessage, ProbeRecord};
+use crate::sources::telemetry::{Record, TelemetryEvent};
 
 /// Most invocations held open at once; beyond it the oldest is completed as partial.
 pub const MAX_PENDING_INVOCATIONS: usize = 1024;
@@ -101,6 +102,84 @@ pub enum PlatformEvent {
     },
 }
 
+impl PlatformEvent {
+    /// The collector's view of a Telemetry API event, or `None` for events it
+    /// does not join (logs, subscriptions, extension states, unknown types) or
+    /// that lack the fields it needs. SnapStart's restore phase counts as an
+    /// init of type `snap-start`.
+    pub fn from_telemetry(event: &TelemetryEvent) -> Option<Self> {
+        let unix_ms = event.time_unix_ms()?;
+        Some(match &event.record {
+            Record::InitStart(r) => Self::InitStart {
+                unix_ms,
+                init_type: r.initialization_type.clone().unwrap_or_else(|| "on-demand".into()),
+            },
+            Record::RestoreStart(_) => Self::InitStart {
+                unix_ms,
+                init_type: "snap-start".into(),
+            },
+            Record::InitRuntimeDone(r) => Self::InitRuntimeDone {
+                unix_ms,
+                status: r.status.clone().unwrap_or_else(|| "success".into()),
+                error_type: r.error_type.clone(),
+            },
+            Record::RestoreRuntimeDone(r) => Self::InitRuntimeDone {
+                unix_ms,
+                status: r.status.clone().unwrap_or_else(|| "success".into()),
+                error_type: r.error_type.clone(),
+            },
+            Record::InitReport(r) => Self::InitReport {
+                unix_ms,
+                init_type: r.initialization_type.clone().unwrap_or_else(|| "on-demand".into()),
+                duration_ms: r.metrics.as_ref()?.duration_ms?,
+                status: r.status.clone().unwrap_or_else(|| "success".into()),
+            },
+            Record::RestoreReport(r) => Self::InitReport {
+                unix_ms,
+                init_type: "snap-start".into(),
+                duration_ms: r.metrics.as_ref()?.duration_ms?,
+                status: r.status.clone().unwrap_or_else(|| "success".into()),
+            },
+            Record::Start(r) => Self::Start {
+                unix_ms,
+                request_id: r.request_id.clone()?,
+            },
+            Record::RuntimeDone(r) => Self::RuntimeDone {
+                unix_ms,
+                request_id: r.request_id.clone()?,
+                status: parse_status(r.status.as_deref(), r.error_type.as_deref()),
+                duration_ms: r.metrics.as_ref().and_then(|m| m.duration_ms),
+                error_type: r.error_type.clone(),
+            },
+            Record::Report(r) => {
+                let m = r.metrics.as_ref();
+                Self::Report {
+                    unix_ms,
+                    request_id: r.request_id.clone()?,
+                    billed_duration_ms: m.and_then(|m| m.billed_duration_ms).map(|v| v as f64),
+                    memory_size_mb: m.and_then(|m| m.memory_size_mb).map(|v| v as f64),
+                    max_memory_used_mb: m.and_then(|m| m.max_memory_used_mb).map(|v| v as f64),
+                    init_duration_ms: m.and_then(|m| m.init_duration_ms),
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Lambda's runtimeDone status (and error type, for out-of-memory) as a [`Status`].
+fn parse_status(status: Option<&str>, error_type: Option<&str>) -> Status {
+    if error_type.is_some_and(|e| e.contains("OutOfMemory")) {
+        return Status::OutOfMemory;
+    }
+    match status {
+        Some("success") => Status::Success,
+        Some("error") => Status::Error,
+        Some("timeout") => Status::Timeout,
+        _ => Status::Failure,
+    }
+}
+
 /// Report figures that arrived after their invocation was drained.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LateReport {
@@ -148,6 +227,9 @@ pub struct CollectorConfig {
     /// How long after its start an invocation may stay open, ms (the function
     /// timeout plus a margin for the telemetry buffering).
     pub deadline_ms: f64,
+    /// Whether the probe runs in the function: an init is then complete only
+    /// with the probe's init record (or when the environment ends).
+    pub expect_probe: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -164,9 +246,16 @@ struct Pending {
 struct InitState {
     report: InitReport,
     started_unix_ms: Option<f64>,
-    init_profile_id: Option<u64>,
+    /// Something of this environment's init was seen.
     seen: bool,
-    complete: bool,
+    /// `platform.initReport` arrived.
+    telemetry_done: bool,
+    /// The probe's init record arrived.
+    probe_done: bool,
+    /// The probe announced an import profile that has not arrived yet.
+    profile_pending: bool,
+    /// Handed out by a drain: never again.
+    published: bool,
 }
 
 /// Joins sources into invocation and init records.
@@ -197,7 +286,7 @@ impl Collector {
             late: Vec::new(),
             init: InitState::default(),
             inits_ready: Vec::new(),
-            probe_speaking: false,
+            probe_speaking: config.expect_probe,
             invocations_since_init: 0,
             stats: CollectorStats::default(),
         }
@@ -224,7 +313,7 @@ impl Collector {
     /// Opens an invocation (the extension's INVOKE event or the emulator's
     /// invoke), at `unix_ms`. Opening one that is already open is a no-op.
     pub fn open(&mut self, request_id: &str, unix_ms: f64) {
-        if self.find(request_id).is_some() {
+        if self.find(request_id).is_some() || self.was_completed(request_id) {
             return;
         }
         if self.pending.len() >= MAX_PENDING_INVOCATIONS
@@ -258,7 +347,15 @@ impl Collector {
     pub fn on_platform(&mut self, event: PlatformEvent) {
         match event {
             PlatformEvent::InitStart { unix_ms, init_type } => {
-                self.begin_environment();
+                // The probe's init record may precede the buffered initStart of
+                // its own environment; only an environment Lambda already
+                // started (or that served invocations) is over.
+                if self.init.started_unix_ms.is_some()
+                    || self.init.telemetry_done
+                    || self.invocations_since_init > 0
+                {
+                    self.begin_environment();
+                }
                 self.init.started_unix_ms = Some(unix_ms);
                 self.init.report.init_type = init_type;
             }
@@ -283,7 +380,7 @@ impl Collector {
                 }
                 self.init.report.init_duration_ms = Some(duration_ms);
                 self.init.report.init_status = Some(status);
-                self.init.complete = true;
+                self.init.telemetry_done = true;
                 self.publish_init_if_ready();
             }
             PlatformEvent::Start {
@@ -323,7 +420,9 @@ impl Collector {
             ProbeRecord::Init(init) => {
                 self.probe_speaking = true;
                 self.init.seen = true;
-                self.init.init_profile_id = Some(init.profile_id);
+                self.init.probe_done = true;
+                self.init.profile_pending =
+                    init.profile_modules > 0 && self.init.report.imports.is_none();
                 if init.init.error.is_some() && self.init.report.error_type.is_none() {
                     self.init.report.error_type.clone_from(&init.init.error);
                 }
@@ -333,6 +432,7 @@ impl Collector {
             ProbeRecord::Imports(imports) if imports.phase == ImportPhase::Init => {
                 self.probe_speaking = true;
                 self.init.report.imports = Some(imports.profile);
+                self.init.profile_pending = false;
                 self.publish_init_if_ready();
             }
             ProbeRecord::Invocation(inv) => {
@@ -392,10 +492,7 @@ impl Collector {
         while let Some(p) = self.pending.pop_front() {
             self.finish(p, Completion::Deadline);
         }
-        if self.init.seen && !self.init.complete {
-            self.init.complete = true;
-            self.publish_init_if_ready();
-        }
+        self.publish_init_now();
         self.drain()
     }
 
@@ -404,12 +501,9 @@ impl Collector {
         while let Some(p) = self.pending.pop_front() {
             self.finish(p, Completion::Deadline);
         }
-        if self.init.seen && !self.init.complete {
-            self.init.complete = true;
-            self.publish_init_if_ready();
-        }
+        self.publish_init_now();
         self.init = InitState::default();
-        self.probe_speaking = false;
+        self.probe_speaking = self.config.expect_probe;
         self.invocations_since_init = 0;
     }
 
@@ -484,6 +578,18 @@ impl Collector {
             None if inv.request_id.is_none() => self.pending.iter().position(|p| !p.probe_done),
             None => None,
         };
+        if i.is_none()
+            && let Some(id) = inv.request_id.as_deref()
+            && self.was_completed(id)
+        {
+            // Completed without it (runtimeDone came first): enrich the record
+            // if it has not been drained yet; never open a second one.
+            match self.ready.iter_mut().find(|r| r.request_id == id) {
+                Some(record) => apply_probe(record, &inv, true),
+                None => self.stats.unmatched += 1,
+            }
+            return;
+        }
         let i = match i {
             Some(i) => i,
             None => {
@@ -560,12 +666,19 @@ impl Collector {
 
     fn publish_init_if_ready(&mut self) {
         let init = &self.init;
-        // Complete when Lambda reported it, and the probe's profile (if the
-        // probe announced one) has arrived.
-        let profile_pending = init.init_profile_id.is_some() && init.report.imports.is_none();
-        if !init.complete || profile_pending {
+        let probe_ready = init.probe_done || !self.config.expect_probe;
+        if init.telemetry_done && probe_ready && !init.profile_pending {
+            self.publish_init_now();
+        }
+    }
+
+    /// Publishes this environment's init with what is known, once.
+    fn publish_init_now(&mut self) {
+        let init = &mut self.init;
+        if !init.seen || init.published {
             return;
         }
+        init.published = true;
         let mut report = init.report.clone();
         report.breakdown = breakdown(
             init.started_unix_ms,
@@ -574,10 +687,6 @@ impl Collector {
             report.imports.as_ref(),
         );
         self.inits_ready.push(report);
-        // Later probe records of this environment must not publish it twice.
-        self.init.init_profile_id = None;
-        self.init.complete = false;
-        self.init.report.imports = None;
     }
 }
 
@@ -680,7 +789,10 @@ mod tests {
     use crate::sources::probe::{ProbeImports, ProbeInit};
 
     fn collector() -> Collector {
-        Collector::new(CollectorConfig { deadline_ms: 1000.0 })
+        Collector::new(CollectorConfig {
+            deadline_ms: 1000.0,
+            expect_probe: false,
+        })
     }
 
     fn message(record: ProbeRecord) -> ProbeMessage {
@@ -846,6 +958,82 @@ mod tests {
         assert_eq!((b.interpreter_ms, b.imports_ms, b.handler_module_ms), (30.0, 50.0, 150.0));
         assert!((b.rest_ms - 70.0).abs() < 1e-9);
         assert_eq!(inits[0].imports.as_ref().map(|p| p.modules.len()), Some(1));
+    }
+
+    #[test]
+    fn the_shared_fixture_joins_into_one_cold_invocation() {
+        let body = include_bytes!("../../../shared/fixtures/telemetry/on-demand-cold-invoke.json");
+        let (events, _) = crate::sources::telemetry::parse_batch(body);
+        let mut c = collector();
+        for e in &events {
+            if let Some(p) = PlatformEvent::from_telemetry(e) {
+                c.on_platform(p);
+            }
+        }
+        let d = c.drain();
+        assert_eq!(d.invocations.len(), 1);
+        let inv = &d.invocations[0];
+        assert_eq!(inv.request_id, "459921b5-681c-4a96-beb0-81e0aa586026");
+        assert_eq!((inv.status, inv.duration_ms, inv.billed_duration_ms), (Status::Success, 2599.0, Some(2600.0)));
+        assert_eq!((inv.max_memory_used_mb, inv.init_duration_ms), (Some(94.0), Some(549.04)));
+        assert_eq!(inv.post_runtime_ms, Some(2.0));
+        assert!(inv.cold_start);
+        assert_eq!(d.inits.len(), 1);
+        assert_eq!(d.inits[0].init_duration_ms, Some(500.0));
+    }
+
+    #[test]
+    fn with_a_probe_expected_init_waits_for_it_whatever_the_order() {
+        let init_report = || PlatformEvent::InitReport {
+            unix_ms: 1300.0,
+            init_type: "on-demand".into(),
+            duration_ms: 300.0,
+            status: "success".into(),
+        };
+        let probe_init = || {
+            message(ProbeRecord::Init(ProbeInit {
+                init: PythonInit::default(),
+                profile_id: 1,
+                profile_modules: 0,
+            }))
+        };
+        for probe_first in [false, true] {
+            let mut c = Collector::new(CollectorConfig {
+                deadline_ms: 1000.0,
+                expect_probe: true,
+            });
+            if probe_first {
+                c.on_probe(probe_init());
+            }
+            c.on_platform(PlatformEvent::InitStart {
+                unix_ms: 1000.0,
+                init_type: "on-demand".into(),
+            });
+            c.on_platform(init_report());
+            if !probe_first {
+                assert!(c.drain().inits.is_empty(), "waits for the probe");
+                c.on_probe(probe_init());
+            }
+            let inits = c.finish_all().inits;
+            assert_eq!(inits.len(), 1, "published once (probe first: {probe_first})");
+            assert!(inits[0].python.is_some() && inits[0].init_duration_ms == Some(300.0));
+        }
+    }
+
+    #[test]
+    fn a_probe_record_after_runtime_done_enriches_instead_of_duplicating() {
+        let mut c = collector();
+        c.open("r1", 1000.0);
+        c.on_platform(runtime_done("r1", 1014.0, Status::Success));
+        c.on_probe(probe_invocation("r1", Status::Success));
+        c.on_platform(PlatformEvent::Start {
+            unix_ms: 1000.0,
+            request_id: "r1".into(),
+        });
+        let d = c.drain();
+        assert_eq!(d.invocations.len(), 1);
+        assert_eq!(d.invocations[0].duration_ms, 12.5, "the probe's finer duration wins");
+        assert!(d.invocations[0].python.is_some());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 pub mod collector;
 pub mod emulator;
 pub mod export;
+pub mod local_lambda;
 pub mod model;
 pub mod plugins;
+pub mod python_assets;
 pub mod report;
 pub mod sources;

@@ -451,6 +451,101 @@ fn the_html_report_renders_in_chromium_without_errors() {
     }
 }
 
+/// Clicks, hovers and switches the way a user would, then writes what the
+/// page showed into `#interaction-result` as JSON (or the error).
+const INTERACTION_SCRIPT: &str = r##"<script>
+(function () {
+  const out = document.createElement("pre");
+  out.id = "interaction-result";
+  try {
+    const index = Number(document.body.getAttribute("data-test-module"));
+    const rect = document.querySelector('.icicle-node[data-index="' + index + '"] rect');
+    rect.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    const crumbs = document.querySelector(".breadcrumb").textContent;
+    const hidden = document.querySelectorAll('.icicle-node[display="none"]').length;
+    rect.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 200, clientY: 200 }));
+    const tip = document.querySelector(".tooltip");
+    const tooltip = tip.hidden ? null : tip.textContent;
+    document.getElementById("latency-scale").click();
+    const select = document.getElementById("icicle-env");
+    select.value = "1";
+    select.dispatchEvent(new Event("change"));
+    out.textContent = JSON.stringify({
+      crumbs: crumbs,
+      hidden: hidden,
+      tooltip: tooltip,
+      scale: document.getElementById("latency-scale").textContent,
+      nodes: document.querySelectorAll(".icicle-node").length,
+      latencyPoints: document.querySelectorAll("#latency-plot circle").length,
+    });
+  } catch (e) {
+    out.textContent = "interaction error: " + (e && e.stack ? e.stack : e);
+  }
+  document.body.appendChild(out);
+})();
+</script>
+</body>"##;
+
+#[test]
+fn the_html_report_responds_to_clicks_and_hovers() {
+    let report = report();
+    let modules = &report.environments[0]
+        .init
+        .imports
+        .as_ref()
+        .expect("imports")
+        .modules;
+    let app = modules.iter().position(|m| m.module == "app").expect("app");
+    let page = html_page(&report)
+        .replacen(
+            "<body data-render=\"pending\">",
+            &format!("<body data-render=\"pending\" data-test-module=\"{app}\">"),
+            1,
+        )
+        .replacen("</body>", INTERACTION_SCRIPT, 1);
+    let dir = TempDir::new("report-html-interaction");
+    let path = dir.0.join("interaction.html");
+    std::fs::write(&path, page).expect("write page");
+    let dom = run_chromium(&path, &["--dump-dom".to_owned()]);
+    assert_rendered(&dom);
+
+    let start = dom
+        .find("<pre id=\"interaction-result\">")
+        .expect("interaction result")
+        + "<pre id=\"interaction-result\">".len();
+    let text = &dom[start..start + dom[start..].find("</pre>").expect("end")];
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let result: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+    assert_eq!(result["crumbs"], "all imports›app", "zoomed into app");
+    let outside_app = modules.len()
+        - modules
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| {
+                let mut at = Some(i);
+                while let Some(m) = at {
+                    if m == app {
+                        return true;
+                    }
+                    at = modules[m].parent;
+                }
+                false
+            })
+            .count();
+    assert_eq!(result["hidden"], outside_app, "modules outside app hidden");
+    let tooltip = result["tooltip"].as_str().expect("tooltip shown");
+    assert!(tooltip.starts_with("app"), "{tooltip}");
+    assert!(tooltip.contains("cumulative"), "{tooltip}");
+    assert!(tooltip.contains("function-code"), "{tooltip}");
+    assert_eq!(result["scale"], "linear scale", "switched to log scale");
+    assert_eq!(result["nodes"], modules.len(), "environment #2 drawn");
+    assert_eq!(result["latencyPoints"], 45);
+}
+
 #[test]
 fn an_empty_report_renders_in_chromium() {
     let dir = TempDir::new("report-html-empty");

@@ -32,10 +32,52 @@ gc_totals = [0] * 12
 _gc_started_ns = [0]
 
 
+# (bumped threshold, thresholds to restore) while the first collection is due.
+_threshold_restore = None
+
+
+def keep_gc_schedule(before):
+    """Let the first collection come where it would have come without the probe.
+
+    Loading the probe allocates a few hundred objects the collector counts,
+    which would bring every later collection that much earlier -- moving a
+    millisecond-long generation-1 collection from one module's import to
+    another's. The first threshold is raised by what the probe allocated (from
+    ``before``, ``gc.get_count()`` taken before it loaded) and restored when that
+    collection starts; from then on the schedule is the program's own.
+    """
+    global _threshold_restore
+    try:
+        if before is None:
+            return
+        now = gc.get_count()
+        if now[0] < before[0] or now[1] != before[1]:
+            return  # a collection ran while the probe loaded: nothing to offset
+        extra = now[0] - before[0]
+        first, second, third = gc.get_threshold()
+        if extra <= 0 or first <= 0:
+            return
+        gc.set_threshold(first + extra, second, third)
+        _threshold_restore = (first + extra, (first, second, third))
+    except Exception:
+        pass
+
+
+def _restore_threshold():
+    global _threshold_restore
+    bumped, original = _threshold_restore
+    _threshold_restore = None
+    current = gc.get_threshold()
+    if current[0] == bumped:  # unless the program set its own meanwhile
+        gc.set_threshold(original[0], current[1], current[2])
+
+
 def _on_gc(phase, info):
     try:
         if phase == "start":
             _gc_started_ns[0] = perf_counter_ns()
+            if _threshold_restore is not None:
+                _restore_threshold()
             return
         pause = perf_counter_ns() - _gc_started_ns[0]
         generation = info.get("generation", 0)

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `pyrometer` command.
 
+mod lambda;
 mod plugin;
 mod pushgateway;
 
@@ -17,6 +18,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a Lambda handler as Lambda does, on this machine, and report its cold
+    /// start (imports as a tree), latency, memory, GC and what the plugins found.
+    Lambda(Box<lambda::LambdaArgs>),
     /// Write, check and run WebAssembly analysis plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -28,6 +32,7 @@ enum Command {
 /// Runs the parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Lambda(args) => lambda::run(*args),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Pushgateway(cmd) => pushgateway::run(cmd),
     }

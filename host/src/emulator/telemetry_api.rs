@@ -126,8 +126,11 @@ pub(crate) fn add_http_subscriber(
     let flush = Arc::new(FlushSignal::default());
     let counters = Arc::new(DeliveryCounters::default());
     tokio::spawn(delivery::dispatch(target, buffering, rx, flush.clone(), counters.clone()));
-    let type_names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-    let event = events::telemetry_subscription(&shared.clock, shared.clock.now(), &name, &type_names);
+    // Lambda announces extensions' subscriptions; the caller's own is not Lambda's.
+    let announcement = matches!(owner, Owner::Extension { .. }).then(|| {
+        let type_names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        events::telemetry_subscription(&shared.clock, shared.clock.now(), &name, &type_names)
+    });
     shared.hub.subscribe(
         Subscriber {
             name,
@@ -139,6 +142,8 @@ pub(crate) fn add_http_subscriber(
         },
         true,
     );
-    shared.hub.emit(event);
+    if let Some(event) = announcement {
+        shared.hub.emit(event);
+    }
     Ok(())
 }

@@ -86,17 +86,6 @@ impl<'a> ImportTree<'a> {
         names.reverse();
         names
     }
-
-    /// Depth of `index`: 0 for a top-level module.
-    pub(crate) fn depth(&self, index: usize) -> usize {
-        let mut depth = 0;
-        let mut at = self.parent(index);
-        while let Some(i) = at {
-            depth += 1;
-            at = self.parent(i);
-        }
-        depth
-    }
 }
 
 #[cfg(test)]
@@ -126,7 +115,6 @@ mod tests {
         assert_eq!(tree.roots(), &[0, 2, 3, 4]);
         assert_eq!(tree.children(0), &[1]);
         assert_eq!(tree.stack(1), vec!["a", "b"]);
-        assert_eq!(tree.depth(1), 1);
         assert_eq!(tree.subtree_len(0), 2);
         assert_eq!(tree.children(42), &[] as &[usize]);
     }

@@ -109,3 +109,74 @@ pub struct Summary {
     /// Their total pause, milliseconds.
     pub gc_pause_ms: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::report::fixture::realistic_report;
+
+    /// The schema documentation, checked against what is serialized.
+    const SCHEMA_DOC: &str = include_str!("SCHEMA.md");
+
+    #[test]
+    fn a_realistic_report_round_trips_through_json() {
+        let report = realistic_report();
+        let json = serde_json::to_string_pretty(&report).expect("serialize");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(value["schema"], "pyrometer.lambda-report/1");
+        assert_eq!(value["schema"], SCHEMA);
+        let back: LambdaReport = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn summarized_sets_the_schema_and_the_summary() {
+        let report = realistic_report();
+        assert_eq!(report.schema, SCHEMA);
+        assert_eq!(report.summary, summarize(&report.environments));
+        assert_eq!(report.summary.invocations, 20);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_and_missing_ones_default() {
+        let err = serde_json::from_str::<LambdaReport>(r#"{"schema": "x", "surprise": 1}"#);
+        assert!(err.is_err());
+        let minimal: LambdaReport = serde_json::from_str("{}").expect("all fields default");
+        assert_eq!(minimal, LambdaReport::default());
+    }
+
+    /// Every key the JSON form of a realistic report has is documented in
+    /// SCHEMA.md, so the documentation cannot silently fall behind.
+    #[test]
+    fn every_serialized_field_is_documented() {
+        fn keys(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        out.insert(key.clone());
+                        keys(value, out);
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+                _ => {}
+            }
+        }
+        let value = serde_json::to_value(realistic_report()).expect("serialize");
+        let mut all = BTreeSet::new();
+        keys(&value, &mut all);
+        assert!(
+            all.len() > 80,
+            "the fixture exercises the whole schema: {all:?}"
+        );
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|key| !SCHEMA_DOC.contains(&format!("| `{key}` |")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "fields missing from SCHEMA.md: {missing:?}"
+        );
+    }
+}

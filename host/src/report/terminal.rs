@@ -533,10 +533,10 @@ impl View<'_> {
                     statuses.len() - 1
                 }
             };
-            if let Some(error) = &inv.error_type {
-                if !statuses[at].1.contains(error) {
-                    statuses[at].1.push(error.clone());
-                }
+            if let Some(error) = &inv.error_type
+                && !statuses[at].1.contains(error)
+            {
+                statuses[at].1.push(error.clone());
             }
         }
         if !statuses.is_empty() {

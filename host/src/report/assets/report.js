@@ -17,6 +17,7 @@
     ["builtin", "builtin"],
   ];
   const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+  const MIB = 1024 * 1024;
 
   function reportError(message) {
     const box = document.getElementById("render-errors");
@@ -617,10 +618,21 @@
   }
 
   function memory(report) {
-    const data = invocationPoints(report, rssAtEnd);
+    // Plotted in MiB so the axis ticks are round numbers of MiB.
+    const data = invocationPoints(report, function (inv) {
+      const bytes = rssAtEnd(inv);
+      return bytes === null ? null : bytes / MIB;
+    });
     const section = panel("Memory per invocation", "RSS of the runtime process at the end of each invocation");
     section.appendChild(pointLegend(el("span", null, el("i", { class: "swatch", style: "background:var(--accent);height:2px" }), "trend")));
-    section.appendChild(plot(data, { id: "rss-plot", title: "RSS per invocation", format: fmtBytes, zeroBased: false, trend: true }));
+    section.appendChild(plot(data, {
+      id: "rss-plot",
+      title: "RSS per invocation",
+      format: function (mib) { return fmtBytes(mib * MIB); },
+      tickFormat: function (mib) { return Number(mib.toPrecision(6)).toString() + " MiB"; },
+      zeroBased: false,
+      trend: true,
+    }));
     const rows = list(report.environments).map(function (env, n) {
       const values = list(env.invocations).map(rssAtEnd);
       const known = values.filter(function (v) { return v !== null; });
@@ -660,7 +672,7 @@
           const labels = list(f.labels).map(function (pair) { return list(pair).join("="); }).join(" ");
           return el("tr", null,
             el("td", null, el("span", { class: "sev " + f.severity }, String(f.severity || "").toUpperCase())),
-            el("td", null, f.plugin || ""), el("td", { class: "mono" }, f.rule || ""),
+            el("td", { class: "nowrap" }, f.plugin || ""), el("td", { class: "mono" }, f.rule || ""),
             el("td", null, f.message || ""), el("td", { class: "labels" }, labels));
         }))));
     }

@@ -1,0 +1,451 @@
+//! `pyrometer lambda`, as a library: run a Python Lambda handler under the
+//! local emulator with the probe injected as Lambda injects it (through
+//! `AWS_LAMBDA_EXEC_WRAPPER`), join telemetry, probe records and procfs samples
+//! in the collector, run the plugins after every invocation, and return a
+//! [`LambdaReport`].
+//!
+//! Data enters from three places — the emulator's telemetry events, the probe's
+//! datagrams on a Unix socket, procfs samples of the runtime process taken
+//! around each invocation — and leaves as the report plus, when exporters are
+//! configured, metrics pushed on every flush.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::collector::{Collector, CollectorConfig, Drained, PlatformEvent};
+use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, ShutdownReason};
+use crate::model::{Batch, FunctionInfo, Invocation, Status};
+use crate::plugins::{PluginSet, PluginSpec};
+use crate::python_assets::{self, ProbeInstall};
+use crate::report::{EnvironmentRun, LambdaReport, SCHEMA};
+use crate::sources::probe::{MAX_DATAGRAM_BYTES, ProbeDecoder};
+use crate::sources::procfs::ProcfsSampler;
+
+/// Which Lambda runtime client runs the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeClient {
+    /// The minimal stdlib runtime loop shipped with the probe: nothing to install.
+    Builtin,
+    /// AWS's `awslambdaric` from PyPI, as in Lambda container images.
+    Awslambdaric,
+}
+
+impl RuntimeClient {
+    /// The name used in reports and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Builtin => "builtin",
+            Self::Awslambdaric => "awslambdaric",
+        }
+    }
+}
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct LocalLambdaConfig {
+    /// `path/to/app.py:function` or `module.function` (relative to the working directory).
+    pub handler: String,
+    /// The event every invocation receives.
+    pub event: Bytes,
+    /// Invocations per execution environment.
+    pub invocations: usize,
+    /// Fresh execution environments, one after the other.
+    pub environments: usize,
+    /// Configured memory, MB.
+    pub memory_mb: u32,
+    /// Per-invocation timeout.
+    pub timeout: Duration,
+    /// The Python interpreter.
+    pub python: PathBuf,
+    /// The runtime client.
+    pub runtime: RuntimeClient,
+    /// External extension executables, started like `/opt/extensions/*`.
+    pub extensions: Vec<PathBuf>,
+    /// Plugins run after every invocation.
+    pub plugins: Vec<PluginSpec>,
+    /// The function name shown in reports and metrics.
+    pub function_name: String,
+}
+
+impl LocalLambdaConfig {
+    /// Defaults: one environment, 10 invocations, `{}` as event, 128 MB, 3 s,
+    /// `python3`, the built-in runtime client, no extensions, no plugins.
+    pub fn new(handler: impl Into<String>) -> Self {
+        Self {
+            handler: handler.into(),
+            event: Bytes::from_static(b"{}"),
+            invocations: 10,
+            environments: 1,
+            memory_mb: 128,
+            timeout: Duration::from_secs(3),
+            python: PathBuf::from("python3"),
+            runtime: RuntimeClient::Builtin,
+            extensions: Vec::new(),
+            plugins: Vec::new(),
+            function_name: "local-function".into(),
+        }
+    }
+}
+
+/// Why a run could not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalLambdaError {
+    /// The handler argument is malformed or names a missing file.
+    #[error("bad handler {handler:?}: {reason}")]
+    Handler {
+        /// As given.
+        handler: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The handler failed during init (its module raised, or the function is missing).
+    #[error("the handler failed at init: {error_type}: {message}\n{traceback}")]
+    InitFailed {
+        /// Lambda's error type, e.g. `Runtime.ImportModuleError`.
+        error_type: String,
+        /// The error message.
+        message: String,
+        /// The stack trace, one frame per line.
+        traceback: String,
+    },
+    /// The emulator failed.
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::LoadError),
+    /// Setting up (probe directory, socket, plugin engine) failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Where a run is, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Invocations finished.
+    pub done: usize,
+    /// Invocations planned.
+    pub total: usize,
+}
+
+/// A handler argument resolved into Lambda's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedHandler {
+    /// `LAMBDA_TASK_ROOT`.
+    pub task_root: PathBuf,
+    /// `_HANDLER` (`module.function`).
+    pub handler: String,
+}
+
+/// Turns `dir/app.py:fn` into task root `dir` and `_HANDLER` `app.fn`;
+/// `module.fn` keeps the working directory as task root.
+pub fn resolve_handler(handler: &str, cwd: &Path) -> Result<ResolvedHandler, LocalLambdaError> {
+    let bad = |reason: &str| LocalLambdaError::Handler {
+        handler: handler.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Some((file, function)) = handler.rsplit_once(':') {
+        let path = cwd.join(file);
+        if !file.ends_with(".py") {
+            return Err(bad("the part before ':' must be a .py file"));
+        }
+        if !is_identifier(function) {
+            return Err(bad("the part after ':' must be a function name"));
+        }
+        if !path.is_file() {
+            return Err(bad(&format!("{} does not exist", path.display())));
+        }
+        let module = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|m| is_identifier(m))
+            .ok_or_else(|| bad("the file name must be a valid Python module name"))?;
+        let task_root = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cwd.to_path_buf());
+        return Ok(ResolvedHandler {
+            task_root: std::fs::canonicalize(&task_root).unwrap_or(task_root),
+            handler: format!("{module}.{function}"),
+        });
+    }
+    let Some((module, function)) = handler.rsplit_once('.') else {
+        return Err(bad("expected FILE.py:FUNCTION or MODULE.FUNCTION"));
+    };
+    if !module.split('.').all(is_identifier) || !is_identifier(function) {
+        return Err(bad("expected FILE.py:FUNCTION or MODULE.FUNCTION"));
+    }
+    Ok(ResolvedHandler {
+        task_root: cwd.to_path_buf(),
+        handler: handler.to_owned(),
+    })
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// The probe's socket: the runtime sends, we receive without blocking.
+struct ProbeSocket {
+    socket: UnixDatagram,
+    decoder: ProbeDecoder,
+    buf: Vec<u8>,
+}
+
+impl ProbeSocket {
+    fn bind(path: &Path) -> std::io::Result<Self> {
+        let socket = UnixDatagram::bind(path)?;
+        socket.set_nonblocking(true)?;
+        Ok(Self {
+            socket,
+            decoder: ProbeDecoder::new(),
+            buf: vec![0; MAX_DATAGRAM_BYTES + 1],
+        })
+    }
+
+    /// Feeds every datagram already queued to the collector. The probe sends
+    /// before the runtime posts its response, and a Unix datagram is queued
+    /// when `send` returns, so after an invocation returns its records are here.
+    fn drain_into(&mut self, collector: &mut Collector) {
+        while let Ok(n) = self.socket.recv(&mut self.buf) {
+            // Rejected datagrams are counted by the decoder.
+            if let Ok(Some(message)) = self.decoder.decode(&self.buf[..n]) {
+                collector.on_probe(message);
+            }
+        }
+    }
+}
+
+/// Runs the handler and reports. `progress` is called after every invocation.
+pub fn run(
+    config: &LocalLambdaConfig,
+    mut progress: impl FnMut(Progress),
+) -> Result<LambdaReport, LocalLambdaError> {
+    let cwd = std::env::current_dir().map_err(|e| LocalLambdaError::Setup(e.to_string()))?;
+    let resolved = resolve_handler(&config.handler, &cwd)?;
+    let workdir = tempdir()?;
+    let probe = python_assets::install(&workdir.join("probe"))
+        .map_err(|e| LocalLambdaError::Setup(format!("cannot write the probe: {e}")))?;
+    let socket_path = workdir.join("probe.sock");
+    let mut socket = ProbeSocket::bind(&socket_path)
+        .map_err(|e| LocalLambdaError::Setup(format!("cannot bind {}: {e}", socket_path.display())))?;
+    let mut plugins =
+        PluginSet::new().map_err(|e| LocalLambdaError::Setup(format!("{e:#}")))?;
+    for spec in &config.plugins {
+        plugins.add(spec)?;
+    }
+    let mut emulator = Emulator::start(emulator_config(config, &resolved, &probe, &socket_path))?;
+    let function = FunctionInfo {
+        name: config.function_name.clone(),
+        version: "$LATEST".into(),
+        runtime: "python".into(),
+        memory_size_mb: config.memory_mb,
+    };
+    let mut report = LambdaReport {
+        schema: SCHEMA.into(),
+        function: function.clone(),
+        handler: config.handler.clone(),
+        runtime_client: config.runtime.as_str().into(),
+        ..LambdaReport::default()
+    };
+    let mut collector = Collector::new(CollectorConfig {
+        deadline_ms: config.timeout.as_secs_f64() * 1000.0 + 1000.0,
+        expect_probe: true,
+    });
+    let total = config.invocations * config.environments;
+    let mut done = 0;
+    for _ in 0..config.environments {
+        let mut sampler = None;
+        for _ in 0..config.invocations {
+            if sampler.is_none() {
+                if let Some(init) = emulator.init()
+                    && init.status != Status::Success
+                {
+                    return Err(init_failure(init.error));
+                }
+                sampler = emulator.runtime_pid().and_then(|pid| ProcfsSampler::open(pid).ok());
+            }
+            let start = sampler.as_mut().and_then(|s| s.sample_tree().ok());
+            let outcome = emulator.invoke(config.event.clone())?;
+            let end = sampler.as_mut().and_then(|s| s.sample_tree().ok());
+            feed_events(&emulator, &mut collector, &outcome.request_id, start, end);
+            socket.drain_into(&mut collector);
+            flush(&mut collector, &mut plugins, &function, &mut report);
+            done += 1;
+            progress(Progress { done, total });
+            if outcome.environment_reset {
+                sampler = None;
+            }
+        }
+        emulator.shutdown(ShutdownReason::Spindown);
+        feed_events(&emulator, &mut collector, "", None, None);
+        socket.drain_into(&mut collector);
+        let last = collector.finish_all();
+        absorb(&mut report, last, &function, &mut plugins);
+    }
+    report.summary = crate::report::summary::summarize(&report.environments);
+    let _ = std::fs::remove_dir_all(&workdir);
+    Ok(report)
+}
+
+fn emulator_config(
+    config: &LocalLambdaConfig,
+    resolved: &ResolvedHandler,
+    probe: &ProbeInstall,
+    socket: &Path,
+) -> EmulatorConfig {
+    let python = config.python.clone().into_os_string();
+    let runtime_cmd = match config.runtime {
+        RuntimeClient::Builtin => vec![python, probe.runtime_script.clone().into_os_string()],
+        // awslambdaric takes the handler from its arguments, which the exec
+        // wrapper cannot rewrite; read it from _HANDLER after the wrapper ran.
+        RuntimeClient::Awslambdaric => vec![
+            python,
+            "-c".into(),
+            "import os, awslambdaric.__main__ as m; m.main(['awslambdaric', os.environ['_HANDLER']])"
+                .into(),
+        ],
+    };
+    let mut e = EmulatorConfig::new(runtime_cmd, resolved.handler.clone(), resolved.task_root.clone());
+    e.memory_mb = config.memory_mb;
+    e.timeout = config.timeout;
+    e.extensions.clone_from(&config.extensions);
+    e.exec_wrapper = Some(probe.exec_wrapper.clone());
+    e.function_name.clone_from(&config.function_name);
+    e.env.push(("PYROMETER_PROBE_SOCKET".into(), socket.as_os_str().to_owned()));
+    e
+}
+
+/// Converts the emulator's new telemetry into collector input, attaching the
+/// procfs samples taken around `request_id` right after it opens.
+fn feed_events(
+    emulator: &Emulator,
+    collector: &mut Collector,
+    request_id: &str,
+    start: Option<crate::model::ProcessSample>,
+    end: Option<crate::model::ProcessSample>,
+) {
+    for event in emulator.drain_events() {
+        let Some(platform) = PlatformEvent::from_telemetry(&event) else {
+            continue;
+        };
+        let opens_ours = matches!(&platform, PlatformEvent::Start { request_id: id, .. } if id == request_id);
+        collector.on_platform(platform);
+        if opens_ours {
+            if let Some(s) = start {
+                collector.on_process_sample(request_id, false, s);
+            }
+            if let Some(s) = end {
+                collector.on_process_sample(request_id, true, s);
+            }
+        }
+    }
+}
+
+/// Drains the collector, runs the plugins over what completed, and files it
+/// in the report.
+fn flush(
+    collector: &mut Collector,
+    plugins: &mut PluginSet,
+    function: &FunctionInfo,
+    report: &mut LambdaReport,
+) {
+    let drained = collector.drain();
+    absorb(report, drained, function, plugins);
+}
+
+fn absorb(report: &mut LambdaReport, drained: Drained, function: &FunctionInfo, plugins: &mut PluginSet) {
+    let imports = drained.inits.iter().find_map(|i| i.imports.clone());
+    for init in drained.inits {
+        // An init completes after its cold invocation when the probe's
+        // profile arrives late: it then belongs to the entry already open.
+        match report.environments.last_mut() {
+            Some(env) if env.init == crate::model::InitReport::default() => env.init = init,
+            _ => report.environments.push(EnvironmentRun {
+                init,
+                invocations: Vec::new(),
+            }),
+        }
+    }
+    if drained.invocations.is_empty() && imports.is_none() {
+        return;
+    }
+    let batch = Batch {
+        function: function.clone(),
+        invocations: drained.invocations.clone(),
+        imports,
+    };
+    let run = plugins.run(&batch);
+    report.findings.extend(run.output.findings);
+    report
+        .plugin_failures
+        .extend(run.failures.iter().map(ToString::to_string));
+    for inv in drained.invocations {
+        file_invocation(report, inv);
+    }
+}
+
+/// Files an invocation under its environment: a cold one starts a new entry
+/// unless its init already did.
+fn file_invocation(report: &mut LambdaReport, inv: Invocation) {
+    let needs_new = match report.environments.last() {
+        None => true,
+        Some(env) => inv.cold_start && !env.invocations.is_empty(),
+    };
+    if needs_new {
+        report.environments.push(EnvironmentRun::default());
+    }
+    if let Some(env) = report.environments.last_mut() {
+        env.invocations.push(inv);
+    }
+}
+
+fn init_failure(error: Option<crate::emulator::FunctionError>) -> LocalLambdaError {
+    let error = error.unwrap_or_default();
+    LocalLambdaError::InitFailed {
+        error_type: error.error_type,
+        message: error.error_message,
+        traceback: error.stack_trace.join("\n"),
+    }
+}
+
+fn tempdir() -> Result<PathBuf, LocalLambdaError> {
+    let dir = std::env::temp_dir().join(format!(
+        "pyrometer-lambda-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| LocalLambdaError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_forms_resolve_like_lambda() {
+        let dir = std::env::temp_dir().join(format!("pyrometer-handler-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).expect("dir");
+        std::fs::write(dir.join("src/app.py"), "def handler(e, c): return 1\n").expect("write");
+        let r = resolve_handler("src/app.py:handler", &dir).expect("file form");
+        assert_eq!(r.handler, "app.handler");
+        assert!(r.task_root.ends_with("src"));
+        let r = resolve_handler("pkg.app.handler", &dir).expect("module form");
+        assert_eq!((r.handler.as_str(), r.task_root.as_path()), ("pkg.app.handler", dir.as_path()));
+        for bad in ["src/app.py:", "src/missing.py:handler", "handler", "src/app.txt:handler", "a-b.c"] {
+            assert!(resolve_handler(bad, &dir).is_err(), "{bad}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
