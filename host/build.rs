@@ -5,11 +5,17 @@
 use std::path::PathBuf;
 
 /// Files under `python/` that are shipped; the probe package is added whole.
-const SHIPPED_FILES: &[&str] = &["sitecustomize.py", "pyrometer-exec-wrapper", "pyrometer_runtime.py"];
+const SHIPPED_FILES: &[&str] = &[
+    "sitecustomize.py",
+    "pyrometer-exec-wrapper",
+    "pyrometer_runtime.py",
+];
 const PROBE_PACKAGE: &str = "pyrometer_probe";
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("python");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("python");
     let mut files: Vec<String> = SHIPPED_FILES.iter().map(|f| (*f).to_owned()).collect();
     let package = root.join(PROBE_PACKAGE);
     let mut modules: Vec<String> = std::fs::read_dir(&package)
@@ -25,12 +31,16 @@ fn main() {
     for f in &files {
         let path = root.join(f);
         assert!(path.exists(), "{} is missing", path.display());
-        table.push_str(&format!("    ({f:?}, include_str!({:?})),\n", path.display().to_string()));
+        table.push_str(&format!(
+            "    ({f:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
         // Per file, not the directory: Python writes __pycache__ beside the sources.
         println!("cargo:rerun-if-changed={}", path.display());
     }
     table.push_str("]\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("python_assets.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("python_assets.rs");
     std::fs::write(&out, table).expect("write python_assets.rs");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job, until `pyrometer lambda` lands: build pyrometer and the four
-# first-party plugins, then run each plugin over the bundled example — one
-# execution environment's cold start and 100 warm invocations, in 5 batches
-# (examples/batches/demo.json) — and print what it found.
+# The main job: run the bundled example Lambda handler (examples/leaky: a slow
+# module and a slow leak) the way Lambda does, on this machine, with the four
+# first-party plugins, and print the cold-start report. Also writes
+# target/demo/report.{html,json} and the import tree for speedscope.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +10,14 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build --release -p pyrometer
 guests=target/guests/plugins
 (cd plugins && CARGO_TARGET_DIR="../$guests" cargo build --release --target wasm32-wasip2)
+wasm="$PWD/$guests/wasm32-wasip2/release"
+out="$PWD/target/demo"
+mkdir -p "$out"
 
-for plugin in slow_imports cold_start_budget memory_trend latency_slo; do
-    printf '\n=== %s ===\n' "$plugin"
-    target/release/pyrometer plugin run "$guests/wasm32-wasip2/release/$plugin.wasm" \
-        --input examples/batches/demo.json --format text
-done
+cd examples/leaky
+"$OLDPWD/target/release/pyrometer" lambda app.py:handler --invocations 30 \
+    --plugin "$wasm/slow_imports.wasm" --plugin "$wasm/cold_start_budget.wasm" \
+    --plugin "$wasm/memory_trend.wasm" --plugin "$wasm/latency_slo.wasm" \
+    --plugin-config cold_start_budget:budget_ms=300 \
+    --json "$out/report.json" --html "$out/report.html" --speedscope "$out/imports.speedscope.json"
+echo "HTML report: $out/report.html"

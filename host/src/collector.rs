@@ -112,7 +112,10 @@ impl PlatformEvent {
         Some(match &event.record {
             Record::InitStart(r) => Self::InitStart {
                 unix_ms,
-                init_type: r.initialization_type.clone().unwrap_or_else(|| "on-demand".into()),
+                init_type: r
+                    .initialization_type
+                    .clone()
+                    .unwrap_or_else(|| "on-demand".into()),
             },
             Record::RestoreStart(_) => Self::InitStart {
                 unix_ms,
@@ -130,7 +133,10 @@ impl PlatformEvent {
             },
             Record::InitReport(r) => Self::InitReport {
                 unix_ms,
-                init_type: r.initialization_type.clone().unwrap_or_else(|| "on-demand".into()),
+                init_type: r
+                    .initialization_type
+                    .clone()
+                    .unwrap_or_else(|| "on-demand".into()),
                 duration_ms: r.metrics.as_ref()?.duration_ms?,
                 status: r.status.clone().unwrap_or_else(|| "success".into()),
             },
@@ -564,7 +570,10 @@ impl Collector {
         }
         let complete = p.probe_done
             || !self.probe_speaking
-            || matches!(status, Status::Timeout | Status::Failure | Status::OutOfMemory);
+            || matches!(
+                status,
+                Status::Timeout | Status::Failure | Status::OutOfMemory
+            );
         if complete && let Some(p) = self.pending.remove(i) {
             self.finish(p, Completion::RuntimeDone);
         }
@@ -757,8 +766,8 @@ fn breakdown(
 ) -> Option<InitBreakdown> {
     let python = python?;
     let total = init_duration_ms?;
-    let start_ms = init_start_unix_ms
-        .or_else(|| python.exec_unix_us.map(|us| us as f64 / 1000.0))?;
+    let start_ms =
+        init_start_unix_ms.or_else(|| python.exec_unix_us.map(|us| us as f64 / 1000.0))?;
     let interpreter_ms = (python.probe_start_unix_us as f64 / 1000.0 - start_ms).max(0.0);
     let handler_module_ms = python.handler_load_us.unwrap_or(0) as f64 / 1000.0;
     let import_phase_ms = if python.import_phase_us > 0 {
@@ -857,7 +866,10 @@ mod tests {
         let first = c.drain();
         assert_eq!(first.invocations.len(), 1);
         let inv = &first.invocations[0];
-        assert_eq!((inv.duration_ms, inv.rss_bytes, inv.partial), (12.5, Some(5e7), false));
+        assert_eq!(
+            (inv.duration_ms, inv.rss_bytes, inv.partial),
+            (12.5, Some(5e7), false)
+        );
         // Telemetry arrives after the drain: no second record, report figures come late.
         c.on_platform(runtime_done("r1", 1014.0, Status::Success));
         c.on_platform(report("r1", 1016.5));
@@ -881,7 +893,10 @@ mod tests {
         c.on_platform(report("r1", 1020.0));
         let d = c.drain();
         let inv = &d.invocations[0];
-        assert_eq!((inv.status, inv.duration_ms, inv.billed_duration_ms), (Status::Error, 14.0, Some(15.0)));
+        assert_eq!(
+            (inv.status, inv.duration_ms, inv.billed_duration_ms),
+            (Status::Error, 14.0, Some(15.0))
+        );
         assert_eq!(inv.post_runtime_ms, Some(6.0));
         assert!(inv.cold_start);
         assert!(d.late_reports.is_empty());
@@ -893,14 +908,25 @@ mod tests {
         c.on_probe(probe_invocation("r0", Status::Success));
         c.open("r1", 1000.0);
         c.on_platform(runtime_done("r1", 1014.0, Status::Success));
-        assert!(!c.is_complete("r1"), "the probe speaks here, so its record is awaited");
+        assert!(
+            !c.is_complete("r1"),
+            "the probe speaks here, so its record is awaited"
+        );
         c.expire(1500.0);
         assert!(!c.is_complete("r1") || c.pending() == 0);
         c.expire(2000.0);
         let d = c.drain();
-        let inv = d.invocations.iter().find(|i| i.request_id == "r1").expect("r1");
+        let inv = d
+            .invocations
+            .iter()
+            .find(|i| i.request_id == "r1")
+            .expect("r1");
         assert!(inv.partial);
-        assert_eq!((inv.status, inv.duration_ms), (Status::Success, 14.0), "figures kept, none invented");
+        assert_eq!(
+            (inv.status, inv.duration_ms),
+            (Status::Success, 14.0),
+            "figures kept, none invented"
+        );
         assert_eq!(c.stats().completed_by_deadline, 1);
     }
 
@@ -911,7 +937,11 @@ mod tests {
         c.open("r1", 1000.0);
         c.on_platform(runtime_done("r1", 4000.0, Status::Timeout));
         let d = c.drain();
-        let inv = d.invocations.iter().find(|i| i.request_id == "r1").expect("r1");
+        let inv = d
+            .invocations
+            .iter()
+            .find(|i| i.request_id == "r1")
+            .expect("r1");
         assert_eq!((inv.status, inv.partial), (Status::Timeout, false));
     }
 
@@ -938,7 +968,10 @@ mod tests {
             duration_ms: 300.0,
             status: "success".into(),
         });
-        assert!(c.drain().inits.is_empty(), "the announced profile has not arrived");
+        assert!(
+            c.drain().inits.is_empty(),
+            "the announced profile has not arrived"
+        );
         c.on_probe(message(ProbeRecord::Imports(ProbeImports {
             profile_id: 9,
             phase: ImportPhase::Init,
@@ -955,7 +988,10 @@ mod tests {
         let inits = c.drain().inits;
         assert_eq!(inits.len(), 1);
         let b = inits[0].breakdown.expect("breakdown");
-        assert_eq!((b.interpreter_ms, b.imports_ms, b.handler_module_ms), (30.0, 50.0, 150.0));
+        assert_eq!(
+            (b.interpreter_ms, b.imports_ms, b.handler_module_ms),
+            (30.0, 50.0, 150.0)
+        );
         assert!((b.rest_ms - 70.0).abs() < 1e-9);
         assert_eq!(inits[0].imports.as_ref().map(|p| p.modules.len()), Some(1));
     }
@@ -974,8 +1010,14 @@ mod tests {
         assert_eq!(d.invocations.len(), 1);
         let inv = &d.invocations[0];
         assert_eq!(inv.request_id, "459921b5-681c-4a96-beb0-81e0aa586026");
-        assert_eq!((inv.status, inv.duration_ms, inv.billed_duration_ms), (Status::Success, 2599.0, Some(2600.0)));
-        assert_eq!((inv.max_memory_used_mb, inv.init_duration_ms), (Some(94.0), Some(549.04)));
+        assert_eq!(
+            (inv.status, inv.duration_ms, inv.billed_duration_ms),
+            (Status::Success, 2599.0, Some(2600.0))
+        );
+        assert_eq!(
+            (inv.max_memory_used_mb, inv.init_duration_ms),
+            (Some(94.0), Some(549.04))
+        );
         assert_eq!(inv.post_runtime_ms, Some(2.0));
         assert!(inv.cold_start);
         assert_eq!(d.inits.len(), 1);
@@ -1015,7 +1057,11 @@ mod tests {
                 c.on_probe(probe_init());
             }
             let inits = c.finish_all().inits;
-            assert_eq!(inits.len(), 1, "published once (probe first: {probe_first})");
+            assert_eq!(
+                inits.len(),
+                1,
+                "published once (probe first: {probe_first})"
+            );
             assert!(inits[0].python.is_some() && inits[0].init_duration_ms == Some(300.0));
         }
     }
@@ -1032,7 +1078,10 @@ mod tests {
         });
         let d = c.drain();
         assert_eq!(d.invocations.len(), 1);
-        assert_eq!(d.invocations[0].duration_ms, 12.5, "the probe's finer duration wins");
+        assert_eq!(
+            d.invocations[0].duration_ms, 12.5,
+            "the probe's finer duration wins"
+        );
         assert!(d.invocations[0].python.is_some());
     }
 

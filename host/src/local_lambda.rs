@@ -186,9 +186,7 @@ pub fn resolve_handler(handler: &str, cwd: &Path) -> Result<ResolvedHandler, Loc
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
@@ -234,10 +232,10 @@ pub fn run(
     let probe = python_assets::install(&workdir.join("probe"))
         .map_err(|e| LocalLambdaError::Setup(format!("cannot write the probe: {e}")))?;
     let socket_path = workdir.join("probe.sock");
-    let mut socket = ProbeSocket::bind(&socket_path)
-        .map_err(|e| LocalLambdaError::Setup(format!("cannot bind {}: {e}", socket_path.display())))?;
-    let mut plugins =
-        PluginSet::new().map_err(|e| LocalLambdaError::Setup(format!("{e:#}")))?;
+    let mut socket = ProbeSocket::bind(&socket_path).map_err(|e| {
+        LocalLambdaError::Setup(format!("cannot bind {}: {e}", socket_path.display()))
+    })?;
+    let mut plugins = PluginSet::new().map_err(|e| LocalLambdaError::Setup(format!("{e:#}")))?;
     for spec in &config.plugins {
         plugins.add(spec)?;
     }
@@ -270,7 +268,9 @@ pub fn run(
                 {
                     return Err(init_failure(init.error));
                 }
-                sampler = emulator.runtime_pid().and_then(|pid| ProcfsSampler::open(pid).ok());
+                sampler = emulator
+                    .runtime_pid()
+                    .and_then(|pid| ProcfsSampler::open(pid).ok());
             }
             let start = sampler.as_mut().and_then(|s| s.sample_tree().ok());
             let outcome = emulator.invoke(config.event.clone())?;
@@ -313,13 +313,20 @@ fn emulator_config(
                 .into(),
         ],
     };
-    let mut e = EmulatorConfig::new(runtime_cmd, resolved.handler.clone(), resolved.task_root.clone());
+    let mut e = EmulatorConfig::new(
+        runtime_cmd,
+        resolved.handler.clone(),
+        resolved.task_root.clone(),
+    );
     e.memory_mb = config.memory_mb;
     e.timeout = config.timeout;
     e.extensions.clone_from(&config.extensions);
     e.exec_wrapper = Some(probe.exec_wrapper.clone());
     e.function_name.clone_from(&config.function_name);
-    e.env.push(("PYROMETER_PROBE_SOCKET".into(), socket.as_os_str().to_owned()));
+    e.env.push((
+        "PYROMETER_PROBE_SOCKET".into(),
+        socket.as_os_str().to_owned(),
+    ));
     e
 }
 
@@ -336,7 +343,8 @@ fn feed_events(
         let Some(platform) = PlatformEvent::from_telemetry(&event) else {
             continue;
         };
-        let opens_ours = matches!(&platform, PlatformEvent::Start { request_id: id, .. } if id == request_id);
+        let opens_ours =
+            matches!(&platform, PlatformEvent::Start { request_id: id, .. } if id == request_id);
         collector.on_platform(platform);
         if opens_ours {
             if let Some(s) = start {
@@ -361,7 +369,12 @@ fn flush(
     absorb(report, drained, function, plugins);
 }
 
-fn absorb(report: &mut LambdaReport, drained: Drained, function: &FunctionInfo, plugins: &mut PluginSet) {
+fn absorb(
+    report: &mut LambdaReport,
+    drained: Drained,
+    function: &FunctionInfo,
+    plugins: &mut PluginSet,
+) {
     let imports = drained.inits.iter().find_map(|i| i.imports.clone());
     for init in drained.inits {
         // An init completes after its cold invocation when the probe's
@@ -383,7 +396,13 @@ fn absorb(report: &mut LambdaReport, drained: Drained, function: &FunctionInfo, 
         imports,
     };
     let run = plugins.run(&batch);
-    report.findings.extend(run.output.findings);
+    for finding in run.output.findings {
+        // Plugins re-state a standing finding on every flush: keep its latest word.
+        report.findings.retain(|f| {
+            (&f.plugin, &f.rule, &f.labels) != (&finding.plugin, &finding.rule, &finding.labels)
+        });
+        report.findings.push(finding);
+    }
     report
         .plugin_failures
         .extend(run.failures.iter().map(ToString::to_string));
@@ -425,7 +444,8 @@ fn tempdir() -> Result<PathBuf, LocalLambdaError> {
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| LocalLambdaError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| LocalLambdaError::Setup(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir)
 }
 
@@ -442,8 +462,17 @@ mod tests {
         assert_eq!(r.handler, "app.handler");
         assert!(r.task_root.ends_with("src"));
         let r = resolve_handler("pkg.app.handler", &dir).expect("module form");
-        assert_eq!((r.handler.as_str(), r.task_root.as_path()), ("pkg.app.handler", dir.as_path()));
-        for bad in ["src/app.py:", "src/missing.py:handler", "handler", "src/app.txt:handler", "a-b.c"] {
+        assert_eq!(
+            (r.handler.as_str(), r.task_root.as_path()),
+            ("pkg.app.handler", dir.as_path())
+        );
+        for bad in [
+            "src/app.py:",
+            "src/missing.py:handler",
+            "handler",
+            "src/app.txt:handler",
+            "a-b.c",
+        ] {
             assert!(resolve_handler(bad, &dir).is_err(), "{bad}");
         }
         let _ = std::fs::remove_dir_all(&dir);

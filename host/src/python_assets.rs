@@ -56,7 +56,10 @@ mod tests {
         assert!(install.dir.join("pyrometer_probe/__init__.py").is_file());
         assert!(install.runtime_script.is_file());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&install.exec_wrapper).expect("wrapper").permissions().mode();
+        let mode = std::fs::metadata(&install.exec_wrapper)
+            .expect("wrapper")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -13,7 +13,10 @@ mod emulator_support;
 use std::path::Path;
 use std::time::Duration;
 
-use emulator_support::{TempDir, builtin_config, conformance_binary, free_port, json_lines, python, require_awslambdaric};
+use emulator_support::{
+    TempDir, builtin_config, conformance_binary, free_port, json_lines, python,
+    require_awslambdaric,
+};
 use pyrometer::emulator::{Emulator, EmulatorConfig, ShutdownReason, Status};
 use serde_json::Value;
 
@@ -36,7 +39,12 @@ fn app_dir() -> TempDir {
 
 fn awslambdaric_config(task_root: &Path, handler: &str) -> EmulatorConfig {
     let mut config = EmulatorConfig::new(
-        [python().into_os_string(), "-m".into(), "awslambdaric".into(), handler.into()],
+        [
+            python().into_os_string(),
+            "-m".into(),
+            "awslambdaric".into(),
+            handler.into(),
+        ],
         handler,
         task_root,
     );
@@ -53,7 +61,8 @@ fn body(response: &Option<bytes::Bytes>) -> Value {
 fn awslambdaric_runs_a_handler_unmodified() {
     require_awslambdaric();
     let dir = app_dir();
-    let mut emulator = Emulator::start(awslambdaric_config(dir.path(), "app.handler")).expect("start");
+    let mut emulator =
+        Emulator::start(awslambdaric_config(dir.path(), "app.handler")).expect("start");
     let first = emulator.invoke(r#"{"hello": "ric"}"#).expect("invoke");
     assert_eq!(first.status, Status::Success, "{:?}", first.error);
     assert!(first.cold_start);
@@ -78,18 +87,26 @@ fn awslambdaric_runs_a_handler_unmodified() {
 fn awslambdaric_reports_init_errors_through_init_error() {
     require_awslambdaric();
     let dir = app_dir();
-    let mut emulator = Emulator::start(awslambdaric_config(dir.path(), "broken.handler")).expect("start");
+    let mut emulator =
+        Emulator::start(awslambdaric_config(dir.path(), "broken.handler")).expect("start");
     let outcome = emulator.invoke("{}").expect("invoke");
     assert_eq!(outcome.status, Status::Error);
     let error = outcome.error.as_ref().expect("error");
     assert_eq!(error.error_type, "Runtime.ImportModuleError", "{error}");
-    assert!(error.error_message.contains("not_installed_anywhere"), "{error}");
+    assert!(
+        error.error_message.contains("not_installed_anywhere"),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_lambda_runtime_crate_function_runs_unmodified() {
     let dir = TempDir::new("rust-fn");
-    let mut config = EmulatorConfig::new([conformance_binary("conformance-function")], "bootstrap", dir.path());
+    let mut config = EmulatorConfig::new(
+        [conformance_binary("conformance-function")],
+        "bootstrap",
+        dir.path(),
+    );
     config.memory_mb = 512;
     config.function_name = "rusty".into();
     let mut emulator = Emulator::start(config).expect("start");
@@ -98,22 +115,40 @@ fn a_lambda_runtime_crate_function_runs_unmodified() {
     let response = body(&outcome.response);
     assert_eq!(response["echo"]["x"], serde_json::json!([1, 2, 3]));
     assert_eq!(response["requestId"], outcome.request_id.as_str());
-    assert_eq!(response["invokedFunctionArn"], "arn:aws:lambda:us-east-1:123456789012:function:rusty");
+    assert_eq!(
+        response["invokedFunctionArn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:rusty"
+    );
     assert_eq!(response["functionName"], "rusty");
     assert_eq!(response["memoryMb"], 512);
     assert_eq!(response["version"], "$LATEST");
     assert_eq!(response["logGroup"], "/aws/lambda/rusty");
-    assert!(response["logStream"].as_str().is_some_and(|s| s.contains("[$LATEST]")));
-    assert!(response["traceId"].as_str().is_some_and(|t| t.starts_with("Root=1-")));
+    assert!(
+        response["logStream"]
+            .as_str()
+            .is_some_and(|s| s.contains("[$LATEST]"))
+    );
+    assert!(
+        response["traceId"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Root=1-"))
+    );
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    assert!(response["deadlineMs"].as_u64().is_some_and(|d| d > now_ms - 60_000 && d < now_ms + 60_000));
+    assert!(
+        response["deadlineMs"]
+            .as_u64()
+            .is_some_and(|d| d > now_ms - 60_000 && d < now_ms + 60_000)
+    );
 
     let failed = emulator.invoke(r#"{"fail": "nope"}"#).expect("invoke");
     assert_eq!(failed.status, Status::Error);
-    assert_eq!(failed.error.as_ref().map(|e| e.error_message.as_str()), Some("nope"));
+    assert_eq!(
+        failed.error.as_ref().map(|e| e.error_message.as_str()),
+        Some("nope")
+    );
     let warm = emulator.invoke("{}").expect("invoke");
     assert_eq!(warm.status, Status::Success);
     assert!(!warm.cold_start);
@@ -123,9 +158,16 @@ fn a_lambda_runtime_crate_function_runs_unmodified() {
 /// runtime, shuts down, and checks everything the extension received.
 fn check_lambda_extension(mut config: EmulatorConfig, dir: &TempDir, invocations: usize) {
     let out = dir.path().join("extension.jsonl");
-    config.extensions.push(conformance_binary("conformance-extension"));
-    config.env.push(("CONFORMANCE_OUT".into(), out.clone().into_os_string()));
-    config.env.push(("CONFORMANCE_TELEMETRY_PORT".into(), free_port().to_string().into()));
+    config
+        .extensions
+        .push(conformance_binary("conformance-extension"));
+    config
+        .env
+        .push(("CONFORMANCE_OUT".into(), out.clone().into_os_string()));
+    config.env.push((
+        "CONFORMANCE_TELEMETRY_PORT".into(),
+        free_port().to_string().into(),
+    ));
     let handler = config.handler.clone();
     let mut emulator = Emulator::start(config).expect("start");
     let mut request_ids = Vec::new();
@@ -134,12 +176,27 @@ fn check_lambda_extension(mut config: EmulatorConfig, dir: &TempDir, invocations
         assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
         request_ids.push(outcome.request_id.clone());
     }
-    let shutdown = emulator.shutdown(ShutdownReason::Spindown).expect("shutdown");
-    assert_eq!(shutdown.extensions_done, ["conformance-extension"], "{shutdown:?}");
-    assert!(!shutdown.killed.contains(&"conformance-extension".to_string()));
+    let shutdown = emulator
+        .shutdown(ShutdownReason::Spindown)
+        .expect("shutdown");
+    assert_eq!(
+        shutdown.extensions_done,
+        ["conformance-extension"],
+        "{shutdown:?}"
+    );
+    assert!(
+        !shutdown
+            .killed
+            .contains(&"conformance-extension".to_string())
+    );
 
     let lines = json_lines(&out);
-    let of = |kind: &str| lines.iter().filter(|l| l["kind"] == kind).collect::<Vec<_>>();
+    let of = |kind: &str| {
+        lines
+            .iter()
+            .filter(|l| l["kind"] == kind)
+            .collect::<Vec<_>>()
+    };
     let register = of("register");
     assert_eq!(register.len(), 1, "{lines:?}");
     assert_eq!(register[0]["functionName"], "pyrometer-function");
@@ -148,27 +205,56 @@ fn check_lambda_extension(mut config: EmulatorConfig, dir: &TempDir, invocations
     assert_eq!(register[0]["accountId"], "123456789012");
 
     let invokes = of("invoke");
-    let invoked: Vec<&str> = invokes.iter().filter_map(|l| l["requestId"].as_str()).collect();
-    assert_eq!(invoked, request_ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let invoked: Vec<&str> = invokes
+        .iter()
+        .filter_map(|l| l["requestId"].as_str())
+        .collect();
+    assert_eq!(
+        invoked,
+        request_ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     for invoke in &invokes {
-        assert_eq!(invoke["invokedFunctionArn"], "arn:aws:lambda:us-east-1:123456789012:function:pyrometer-function");
+        assert_eq!(
+            invoke["invokedFunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:pyrometer-function"
+        );
         assert_eq!(invoke["tracingType"], "X-Amzn-Trace-Id");
-        assert!(invoke["tracingValue"].as_str().is_some_and(|v| v.starts_with("Root=1-")));
-        assert!(invoke["deadlineMs"].as_u64().is_some_and(|d| d > 1_600_000_000_000));
+        assert!(
+            invoke["tracingValue"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("Root=1-"))
+        );
+        assert!(
+            invoke["deadlineMs"]
+                .as_u64()
+                .is_some_and(|d| d > 1_600_000_000_000)
+        );
     }
 
     let shutdown_events = of("shutdown");
     assert_eq!(shutdown_events.len(), 1);
     assert_eq!(shutdown_events[0]["shutdownReason"], "SPINDOWN");
-    assert_eq!(of("exit").first().map(|l| l["allReportsSeen"].clone()), Some(Value::Bool(true)));
+    assert_eq!(
+        of("exit").first().map(|l| l["allReportsSeen"].clone()),
+        Some(Value::Bool(true))
+    );
 
     // Every batch parsed with the crate's own (strict) types, and the reports arrived.
     let reports = of("report");
-    let reported: Vec<&str> = reports.iter().filter_map(|l| l["requestId"].as_str()).collect();
+    let reported: Vec<&str> = reports
+        .iter()
+        .filter_map(|l| l["requestId"].as_str())
+        .collect();
     for id in &request_ids {
-        assert!(reported.contains(&id.as_str()), "no report for {id}: {reports:?}");
+        assert!(
+            reported.contains(&id.as_str()),
+            "no report for {id}: {reports:?}"
+        );
     }
-    assert!(reports.iter().any(|r| r["initDurationMs"].is_number()), "the first report has initDurationMs");
+    assert!(
+        reports.iter().any(|r| r["initDurationMs"].is_number()),
+        "the first report has initDurationMs"
+    );
     let types: Vec<&str> = of("telemetry")
         .iter()
         .flat_map(|l| l["types"].as_array().into_iter().flatten())
@@ -184,7 +270,10 @@ fn check_lambda_extension(mut config: EmulatorConfig, dir: &TempDir, invocations
         "platform.extension",
         "platform.telemetrySubscription",
     ] {
-        assert!(types.contains(&expected), "{expected} never arrived: {types:?}");
+        assert!(
+            types.contains(&expected),
+            "{expected} never arrived: {types:?}"
+        );
     }
     let subscription = emulator
         .subscriptions()
@@ -195,7 +284,10 @@ fn check_lambda_extension(mut config: EmulatorConfig, dir: &TempDir, invocations
     // (Whether the last batch's 200 left before the extension exited is a
     // race of the extension's own making, so delivery success is proven by
     // what the extension recorded above, not by the answer.)
-    assert_eq!(subscription.stats.batches_rejected, 0, "the crate rejected a batch: {subscription:?}");
+    assert_eq!(
+        subscription.stats.batches_rejected, 0,
+        "the crate rejected a batch: {subscription:?}"
+    );
     assert_eq!(subscription.stats.events_dropped, 0, "{subscription:?}");
     assert!(subscription.stats.events_queued > 0, "{subscription:?}");
 }
@@ -209,6 +301,10 @@ fn a_lambda_extension_crate_extension_gets_lambdas_events_and_telemetry() {
 #[test]
 fn the_rust_function_and_the_rust_extension_together() {
     let dir = TempDir::new("rust-both");
-    let config = EmulatorConfig::new([conformance_binary("conformance-function")], "bootstrap", dir.path());
+    let config = EmulatorConfig::new(
+        [conformance_binary("conformance-function")],
+        "bootstrap",
+        dir.path(),
+    );
     check_lambda_extension(config, &dir, 2);
 }

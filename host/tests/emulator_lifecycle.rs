@@ -56,9 +56,15 @@ def handler(event, context):
 fn app_dir() -> TempDir {
     let dir = TempDir::new("fn");
     dir.write("app.py", APP);
-    dir.write("bad_import.py", "import a_module_that_does_not_exist\n\ndef handler(event, context):\n    return 1\n");
+    dir.write(
+        "bad_import.py",
+        "import a_module_that_does_not_exist\n\ndef handler(event, context):\n    return 1\n",
+    );
     dir.write("raising_init.py", "raise RuntimeError('init went wrong')\n");
-    dir.write("sub/pathapp.py", "def handler(event, context):\n    return {'path': True}\n");
+    dir.write(
+        "sub/pathapp.py",
+        "def handler(event, context):\n    return {'path': True}\n",
+    );
     dir
 }
 
@@ -68,7 +74,11 @@ fn json(bytes: &Option<bytes::Bytes>) -> Value {
 }
 
 fn types(events: &[TelemetryEvent]) -> Vec<&str> {
-    events.iter().map(TelemetryEvent::event_type).filter(|t| t.starts_with("platform.")).collect()
+    events
+        .iter()
+        .map(TelemetryEvent::event_type)
+        .filter(|t| t.starts_with("platform."))
+        .collect()
 }
 
 fn platform_types(events: &[TelemetryEvent]) -> Vec<String> {
@@ -93,26 +103,51 @@ fn cold_then_warm_invocations_with_the_builtin_runtime() {
     assert_eq!(body["calls"], 1);
     assert_eq!(body["requestId"], first.request_id.as_str());
     assert_eq!(body["event"]["n"], 1);
-    assert!(body["remainingMs"].as_u64().is_some_and(|ms| ms > 0 && ms <= 20_000), "{body}");
+    assert!(
+        body["remainingMs"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0 && ms <= 20_000),
+        "{body}"
+    );
     let env = &body["env"];
     assert_eq!(env["_HANDLER"], "app.handler");
     assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
-    assert_eq!(env["AWS_LAMBDA_RUNTIME_API"], emulator.runtime_api().to_string());
+    assert_eq!(
+        env["AWS_LAMBDA_RUNTIME_API"],
+        emulator.runtime_api().to_string()
+    );
     assert_eq!(env["TZ"], ":UTC");
     assert_eq!(env["LANG"], "en_US.UTF-8");
     assert_eq!(env["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
     assert_eq!(env["MY_SETTING"], "42");
-    assert!(env["_X_AMZN_TRACE_ID"].as_str().is_some_and(|t| t.starts_with("Root=1-")));
-    assert_eq!(body["arn"], "arn:aws:lambda:us-east-1:123456789012:function:pyrometer-function");
+    assert!(
+        env["_X_AMZN_TRACE_ID"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Root=1-"))
+    );
+    assert_eq!(
+        body["arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:pyrometer-function"
+    );
     assert!(first.max_memory_used_mb > 0);
-    assert_eq!(first.billed_duration_ms, first.duration.as_micros().div_ceil(1000) as u64);
+    assert_eq!(
+        first.billed_duration_ms,
+        first.duration.as_micros().div_ceil(1000) as u64
+    );
     assert!(first.response_latency.is_some_and(|l| l <= first.duration));
 
     let second = emulator.invoke(r#"{"n": 2}"#).expect("invoke");
     assert_eq!(second.status, Status::Success);
     assert!(!second.cold_start && second.init.is_none());
-    assert_eq!(json(&second.response)["calls"], 2, "the same process serves warm invocations");
-    assert!(second.max_memory_used_mb >= first.max_memory_used_mb, "the peak never goes down");
+    assert_eq!(
+        json(&second.response)["calls"],
+        2,
+        "the same process serves warm invocations"
+    );
+    assert!(
+        second.max_memory_used_mb >= first.max_memory_used_mb,
+        "the peak never goes down"
+    );
 
     let events = emulator.events();
     assert_eq!(
@@ -138,11 +173,17 @@ fn cold_then_warm_invocations_with_the_builtin_runtime() {
         .collect();
     let m0 = reports[0].metrics.as_ref().expect("metrics");
     let m1 = reports[1].metrics.as_ref().expect("metrics");
-    assert!(m0.init_duration_ms.is_some(), "the first report carries initDurationMs");
+    assert!(
+        m0.init_duration_ms.is_some(),
+        "the first report carries initDurationMs"
+    );
     assert!(m1.init_duration_ms.is_none());
     assert_eq!(m0.memory_size_mb, Some(256));
     assert_eq!(m0.billed_duration_ms, Some(first.billed_duration_ms));
-    assert_eq!(reports[0].request_id.as_deref(), Some(first.request_id.as_str()));
+    assert_eq!(
+        reports[0].request_id.as_deref(),
+        Some(first.request_id.as_str())
+    );
     let runtime_done = events
         .iter()
         .find_map(|e| match &e.record {
@@ -150,22 +191,44 @@ fn cold_then_warm_invocations_with_the_builtin_runtime() {
             _ => None,
         })
         .expect("runtimeDone");
-    let spans: Vec<_> = runtime_done.spans.iter().flatten().filter_map(|s| s.name.as_deref()).collect();
-    assert_eq!(spans, ["responseLatency", "responseDuration", "runtimeOverhead"]);
+    let spans: Vec<_> = runtime_done
+        .spans
+        .iter()
+        .flatten()
+        .filter_map(|s| s.name.as_deref())
+        .collect();
+    assert_eq!(
+        spans,
+        ["responseLatency", "responseDuration", "runtimeOverhead"]
+    );
     let metrics = runtime_done.metrics.as_ref().expect("runtimeDone metrics");
     assert_eq!(metrics.produced_bytes, first.produced_bytes);
     assert_eq!(runtime_done.status.as_deref(), Some("success"));
     // Times are in order.
-    let times: Vec<f64> = events.iter().filter_map(TelemetryEvent::time_unix_ms).collect();
+    let times: Vec<f64> = events
+        .iter()
+        .filter_map(TelemetryEvent::time_unix_ms)
+        .collect();
     assert_eq!(times.len(), events.len());
     assert!(times.windows(2).all(|w| w[0] <= w[1] + 1.0), "{times:?}");
 
-    let shutdown = emulator.shutdown(ShutdownReason::Spindown).expect("an environment to shut down");
-    assert!(shutdown.killed.is_empty() || shutdown.killed == ["runtime"], "{shutdown:?}");
+    let shutdown = emulator
+        .shutdown(ShutdownReason::Spindown)
+        .expect("an environment to shut down");
+    assert!(
+        shutdown.killed.is_empty() || shutdown.killed == ["runtime"],
+        "{shutdown:?}"
+    );
     assert!(emulator.runtime_pid().is_none());
-    assert!(emulator.shutdown(ShutdownReason::Spindown).is_none(), "nothing left to shut down");
+    assert!(
+        emulator.shutdown(ShutdownReason::Spindown).is_none(),
+        "nothing left to shut down"
+    );
     let third = emulator.invoke("{}").expect("invoke");
-    assert!(third.cold_start, "after a shutdown the next invocation is cold");
+    assert!(
+        third.cold_start,
+        "after a shutdown the next invocation is cold"
+    );
     assert_eq!(json(&third.response)["calls"], 1);
 }
 
@@ -178,8 +241,15 @@ fn a_handler_error_is_reported_as_lambdas_python_runtime_does() {
     let error = failed.error.as_ref().expect("an error");
     assert_eq!(error.error_type, "ValueError");
     assert_eq!(error.error_message, "boom");
-    assert!(error.stack_trace.iter().any(|f| f.contains("app.py")), "{:?}", error.stack_trace);
-    assert!(!failed.environment_reset, "a handled error keeps the environment");
+    assert!(
+        error.stack_trace.iter().any(|f| f.contains("app.py")),
+        "{:?}",
+        error.stack_trace
+    );
+    assert!(
+        !failed.environment_reset,
+        "a handled error keeps the environment"
+    );
     let logs: Vec<String> = emulator
         .events()
         .iter()
@@ -188,12 +258,18 @@ fn a_handler_error_is_reported_as_lambdas_python_runtime_does() {
             _ => None,
         })
         .collect();
-    assert!(logs.iter().any(|l| l == "[ERROR] ValueError: boom"), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l == "[ERROR] ValueError: boom"),
+        "{logs:?}"
+    );
     let report_status = emulator.events().iter().find_map(|e| match &e.record {
         Record::Report(r) => Some((r.status.clone(), r.error_type.clone())),
         _ => None,
     });
-    assert_eq!(report_status, Some((Some("error".into()), Some("ValueError".into()))));
+    assert_eq!(
+        report_status,
+        Some((Some("error".into()), Some("ValueError".into())))
+    );
 
     let next = emulator.invoke(r#"{"mode": "print"}"#).expect("invoke");
     assert_eq!(next.status, Status::Success);
@@ -232,17 +308,27 @@ fn a_handler_that_fails_init_is_reported_and_retried_cold() {
         let init_report = init_report.expect("initReport");
         assert_eq!(init_report.status.as_deref(), Some("error"));
         assert_eq!(init_report.error_type.as_deref(), Some(error_type));
-        assert!(!types(&events).contains(&"platform.start"), "no invocation ran");
+        assert!(
+            !types(&events).contains(&"platform.start"),
+            "no invocation ran"
+        );
         // The next invocation tries a fresh environment.
         let again = emulator.invoke("{}").expect("invoke");
-        assert!(again.cold_start && again.init.as_ref().is_some_and(|i| i.status == Status::Error));
+        assert!(
+            again.cold_start
+                && again
+                    .init
+                    .as_ref()
+                    .is_some_and(|i| i.status == Status::Error)
+        );
     }
 }
 
 #[test]
 fn handlers_are_found_by_file_path_too() {
     let dir = app_dir();
-    let mut emulator = Emulator::start(builtin_config(dir.path(), "sub/pathapp.py:handler")).expect("start");
+    let mut emulator =
+        Emulator::start(builtin_config(dir.path(), "sub/pathapp.py:handler")).expect("start");
     let outcome = emulator.invoke("{}").expect("invoke");
     assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
     assert_eq!(json(&outcome.response)["path"], true);
@@ -259,19 +345,37 @@ fn a_timeout_reports_timeout_and_resets_the_environment() {
     let pid = emulator.runtime_pid().expect("a runtime");
 
     let started = Instant::now();
-    let outcome = emulator.invoke(r#"{"mode": "sleep", "seconds": 60}"#).expect("invoke");
+    let outcome = emulator
+        .invoke(r#"{"mode": "sleep", "seconds": 60}"#)
+        .expect("invoke");
     assert!(started.elapsed() < HANG_BOUND);
     assert_eq!(outcome.status, Status::Timeout);
-    assert_eq!(outcome.error.as_ref().map(|e| e.error_type.as_str()), Some("Sandbox.Timedout"));
-    assert!(outcome.error.as_ref().is_some_and(|e| e.error_message.contains("Task timed out after 0.50 seconds")));
+    assert_eq!(
+        outcome.error.as_ref().map(|e| e.error_type.as_str()),
+        Some("Sandbox.Timedout")
+    );
+    assert!(outcome.error.as_ref().is_some_and(|e| {
+        e.error_message
+            .contains("Task timed out after 0.50 seconds")
+    }));
     assert!(outcome.environment_reset);
     assert!(outcome.duration >= Duration::from_millis(500));
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the timed-out runtime was killed");
-    let runtime_done = emulator.events().into_iter().rev().find_map(|e| match e.record {
-        Record::RuntimeDone(r) => Some(r),
-        _ => None,
-    });
-    assert_eq!(runtime_done.and_then(|r| r.status), Some("timeout".to_string()));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the timed-out runtime was killed"
+    );
+    let runtime_done = emulator
+        .events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.record {
+            Record::RuntimeDone(r) => Some(r),
+            _ => None,
+        });
+    assert_eq!(
+        runtime_done.and_then(|r| r.status),
+        Some("timeout".to_string())
+    );
 
     let after = emulator.invoke("{}").expect("invoke");
     assert_eq!(after.status, Status::Success);
@@ -300,7 +404,10 @@ fn a_runtime_that_crashes_mid_invocation_is_a_failure() {
             _ => None,
         })
         .collect();
-    assert_eq!(statuses, [Some("failure".to_string()), Some("failure".to_string())]);
+    assert_eq!(
+        statuses,
+        [Some("failure".to_string()), Some("failure".to_string())]
+    );
     let after = emulator.invoke("{}").expect("invoke");
     assert!(after.cold_start && after.status == Status::Success);
 }
@@ -308,7 +415,12 @@ fn a_runtime_that_crashes_mid_invocation_is_a_failure() {
 #[test]
 fn an_extension_that_never_calls_next_fails_init_at_the_limit() {
     let dir = app_dir();
-    let ext = python_extension(&dir, "stuck-ext", &["INVOKE", "SHUTDOWN"], "time.sleep(3600)");
+    let ext = python_extension(
+        &dir,
+        "stuck-ext",
+        &["INVOKE", "SHUTDOWN"],
+        "time.sleep(3600)",
+    );
     let mut config = builtin_config(dir.path(), "app.handler");
     config.init_timeout = Duration::from_millis(800);
     config.shutdown_timeout = Duration::from_millis(200);
@@ -370,18 +482,30 @@ fn shutdown_gives_extensions_their_deadline_then_kills_them() {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let shutdown = emulator.shutdown(ShutdownReason::Spindown).expect("shutdown");
+    let shutdown = emulator
+        .shutdown(ShutdownReason::Spindown)
+        .expect("shutdown");
     assert_eq!(shutdown.extensions_done, ["polite-ext"]);
-    assert!(shutdown.killed.contains(&"stuck-ext".to_string()), "{shutdown:?}");
-    assert!(shutdown.duration >= Duration::from_millis(700), "the stuck one got its full deadline");
+    assert!(
+        shutdown.killed.contains(&"stuck-ext".to_string()),
+        "{shutdown:?}"
+    );
+    assert!(
+        shutdown.duration >= Duration::from_millis(700),
+        "the stuck one got its full deadline"
+    );
     assert!(shutdown.duration < HANG_BOUND);
     for out in [&polite_out, &stuck_out] {
-        let event: Value = serde_json::from_slice(&std::fs::read(out).expect("the extension wrote its event"))
-            .expect("SHUTDOWN is JSON");
+        let event: Value =
+            serde_json::from_slice(&std::fs::read(out).expect("the extension wrote its event"))
+                .expect("SHUTDOWN is JSON");
         assert_eq!(event["eventType"], "SHUTDOWN");
         assert_eq!(event["shutdownReason"], "SPINDOWN");
         let deadline = event["deadlineMs"].as_u64().expect("deadlineMs");
-        assert!(deadline >= before + 700 && deadline < before + 700 + 30_000, "{deadline} vs {before}");
+        assert!(
+            deadline >= before + 700 && deadline < before + 700 + 30_000,
+            "{deadline} vs {before}"
+        );
         assert_eq!(event.as_object().map(|o| o.len()), Some(3), "{event}");
     }
 }
@@ -403,12 +527,22 @@ fn payloads_are_bounded_like_lambdas() {
     let dir = app_dir();
     let mut emulator = Emulator::start(builtin_config(dir.path(), "app.handler")).expect("start");
     let too_big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
-    assert!(matches!(emulator.invoke(too_big), Err(EmulatorError::PayloadTooLarge { .. })));
+    assert!(matches!(
+        emulator.invoke(too_big),
+        Err(EmulatorError::PayloadTooLarge { .. })
+    ));
     let outcome = emulator.invoke(r#"{"mode": "big"}"#).expect("invoke");
     assert_eq!(outcome.status, Status::Error);
-    assert_eq!(outcome.error.as_ref().map(|e| e.error_type.as_str()), Some("Function.ResponseSizeTooLarge"));
+    assert_eq!(
+        outcome.error.as_ref().map(|e| e.error_type.as_str()),
+        Some("Function.ResponseSizeTooLarge")
+    );
     let next = emulator.invoke("{}").expect("invoke");
-    assert_eq!(next.status, Status::Success, "the runtime carries on after a 413");
+    assert_eq!(
+        next.status,
+        Status::Success,
+        "the runtime carries on after a 413"
+    );
 }
 
 #[test]
@@ -416,9 +550,18 @@ fn max_memory_used_follows_the_runtimes_peak_rss() {
     let dir = app_dir();
     let mut emulator = Emulator::start(builtin_config(dir.path(), "app.handler")).expect("start");
     let baseline = emulator.invoke("{}").expect("invoke").max_memory_used_mb;
-    let grown = emulator.invoke(r#"{"mode": "alloc", "mb": 96}"#).expect("invoke");
+    let grown = emulator
+        .invoke(r#"{"mode": "alloc", "mb": 96}"#)
+        .expect("invoke");
     assert_eq!(grown.status, Status::Success);
-    assert!(grown.max_memory_used_mb >= baseline + 90, "{baseline} -> {}", grown.max_memory_used_mb);
+    assert!(
+        grown.max_memory_used_mb >= baseline + 90,
+        "{baseline} -> {}",
+        grown.max_memory_used_mb
+    );
     let after = emulator.invoke("{}").expect("invoke");
-    assert!(after.max_memory_used_mb >= grown.max_memory_used_mb, "a peak, not the current RSS");
+    assert!(
+        after.max_memory_used_mb >= grown.max_memory_used_mb,
+        "a peak, not the current RSS"
+    );
 }

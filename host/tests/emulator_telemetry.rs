@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use emulator_support::{TempDir, builtin_config, python_extension, telemetry_fixtures};
 use pyrometer::emulator::{Buffering, Emulator, ShutdownReason, Status, TelemetryType};
-use pyrometer::sources::telemetry::{ListenerConfig, Record, TelemetryEvent, TelemetryListener, parse_batch};
+use pyrometer::sources::telemetry::{
+    ListenerConfig, Record, TelemetryEvent, TelemetryListener, parse_batch,
+};
 use serde_json::Value;
 
 const HANG_BOUND: Duration = Duration::from_secs(30);
@@ -26,7 +28,10 @@ fn shape(value: &Value, prefix: &str, out: &mut BTreeMap<String, &'static str>) 
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let key = item.get("name").and_then(Value::as_str).map_or_else(|| i.to_string(), str::to_string);
+                let key = item
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| i.to_string(), str::to_string);
                 shape(item, &format!("{prefix}[{key}]"), out);
             }
         }
@@ -60,7 +65,9 @@ fn is_lambda_timestamp(text: &str) -> bool {
         && b[10] == b'T'
         && b[19] == b'.'
         && b[23] == b'Z'
-        && b.iter().enumerate().all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 23) || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 23) || c.is_ascii_digit())
 }
 
 #[test]
@@ -72,9 +79,20 @@ fn every_fixture_parses_completely_and_round_trips() {
         let text = serde_json::to_vec(&fixture).expect("serialise");
         let (events, stats) = parse_batch(&text);
         assert_eq!(stats.invalid_batches, 0, "{name}");
-        assert_eq!(stats.events as usize, fixture.as_array().map_or(0, Vec::len), "{name}");
-        assert_eq!((stats.unknown_type, stats.malformed, stats.incomplete), (0, 0, 0), "{name}: {stats:?}");
-        assert!(events.iter().all(|e| !matches!(e.record, Record::Raw(_))), "{name}");
+        assert_eq!(
+            stats.events as usize,
+            fixture.as_array().map_or(0, Vec::len),
+            "{name}"
+        );
+        assert_eq!(
+            (stats.unknown_type, stats.malformed, stats.incomplete),
+            (0, 0, 0),
+            "{name}: {stats:?}"
+        );
+        assert!(
+            events.iter().all(|e| !matches!(e.record, Record::Raw(_))),
+            "{name}"
+        );
         assert!(events.iter().all(|e| e.time_unix_ms().is_some()), "{name}");
         let back = serde_json::to_value(&events).expect("serialise events");
         assert_eq!(back, fixture, "{name} does not survive a round trip");
@@ -102,7 +120,9 @@ fn the_emulators_events_have_the_fixtures_shape() {
         let outcome = emulator.invoke("{}").expect("invoke");
         assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
     }
-    emulator.shutdown(ShutdownReason::Spindown).expect("shutdown");
+    emulator
+        .shutdown(ShutdownReason::Spindown)
+        .expect("shutdown");
     let ours: Vec<Value> = emulator
         .events()
         .iter()
@@ -117,9 +137,10 @@ fn the_emulators_events_have_the_fixtures_shape() {
             Value::Array(items) => items,
             // shutdown-event.json: the SHUTDOWN event of the Extensions API.
             single => {
-                let sent: Value =
-                    serde_json::from_slice(&std::fs::read(&shutdown_out).expect("the extension saved SHUTDOWN"))
-                        .expect("JSON");
+                let sent: Value = serde_json::from_slice(
+                    &std::fs::read(&shutdown_out).expect("the extension saved SHUTDOWN"),
+                )
+                .expect("JSON");
                 let (want, got) = (shape_of(&single), shape_of(&sent));
                 assert_eq!(want, got, "{name}: SHUTDOWN differs: {sent}");
                 continue;
@@ -128,16 +149,27 @@ fn the_emulators_events_have_the_fixtures_shape() {
         for fixture_event in fixture_events {
             let event_type = fixture_event["type"].as_str().unwrap_or_default();
             let candidates: Vec<_> = ours.iter().filter(|e| e["type"] == event_type).collect();
-            assert!(!candidates.is_empty(), "{name}: the emulator never emits {event_type}");
+            assert!(
+                !candidates.is_empty(),
+                "{name}: the emulator never emits {event_type}"
+            );
             let want = shape_of(&fixture_event);
             // The richest of our events of that type (the first report carries initDurationMs).
             let best = candidates
                 .iter()
                 .map(|e| shape_of(e))
-                .max_by_key(|got| want.iter().filter(|(path, kind)| got.get(*path) == Some(kind)).count())
+                .max_by_key(|got| {
+                    want.iter()
+                        .filter(|(path, kind)| got.get(*path) == Some(kind))
+                        .count()
+                })
                 .unwrap_or_default();
             for (path, kind) in &want {
-                assert_eq!(best.get(path), Some(kind), "{name}: {event_type} lacks {path} as {kind}: {best:?}");
+                assert_eq!(
+                    best.get(path),
+                    Some(kind),
+                    "{name}: {event_type} lacks {path} as {kind}: {best:?}"
+                );
             }
         }
     }
@@ -150,12 +182,20 @@ fn the_listener_receives_the_emulators_batches() {
         .enable_all()
         .build()
         .expect("tokio");
-    let (listener, mut events) = runtime.block_on(TelemetryListener::bind(ListenerConfig::default())).expect("bind");
+    let (listener, mut events) = runtime
+        .block_on(TelemetryListener::bind(ListenerConfig::default()))
+        .expect("bind");
     let dir = TempDir::new("listener");
     dir.write("app.py", APP);
     let mut emulator = Emulator::start(builtin_config(dir.path(), "app.handler")).expect("start");
-    let all = [TelemetryType::Platform, TelemetryType::Function, TelemetryType::Extension];
-    emulator.subscribe_http(&listener.uri(), &all, Buffering::fastest()).expect("subscribe");
+    let all = [
+        TelemetryType::Platform,
+        TelemetryType::Function,
+        TelemetryType::Extension,
+    ];
+    emulator
+        .subscribe_http(&listener.uri(), &all, Buffering::fastest())
+        .expect("subscribe");
     let mut request_ids = Vec::new();
     for _ in 0..3 {
         request_ids.push(emulator.invoke("{}").expect("invoke").request_id);
@@ -165,29 +205,66 @@ fn the_listener_receives_the_emulators_batches() {
     let mut received: Vec<TelemetryEvent> = Vec::new();
     let deadline = Instant::now() + HANG_BOUND;
     runtime.block_on(async {
-        while received.iter().filter(|e| e.event_type() == "platform.report").count() < 3 {
+        while received
+            .iter()
+            .filter(|e| e.event_type() == "platform.report")
+            .count()
+            < 3
+        {
             match tokio::time::timeout_at(deadline.into(), events.recv()).await {
                 Ok(Some(event)) => received.push(event),
-                _ => panic!("only got {:?}", received.iter().map(TelemetryEvent::event_type).collect::<Vec<_>>()),
+                _ => panic!(
+                    "only got {:?}",
+                    received
+                        .iter()
+                        .map(TelemetryEvent::event_type)
+                        .collect::<Vec<_>>()
+                ),
             }
         }
     });
-    let reported: Vec<&str> = received.iter().filter(|e| e.event_type() == "platform.report").filter_map(TelemetryEvent::request_id).collect();
-    assert_eq!(reported, request_ids.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(received.iter().any(|e| e.record == Record::FunctionLog(Value::String("log line".into()))));
+    let reported: Vec<&str> = received
+        .iter()
+        .filter(|e| e.event_type() == "platform.report")
+        .filter_map(TelemetryEvent::request_id)
+        .collect();
+    assert_eq!(
+        reported,
+        request_ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(
+        received
+            .iter()
+            .any(|e| e.record == Record::FunctionLog(Value::String("log line".into())))
+    );
     // Exactly what the emulator emitted, in order (the delivered prefix).
     let emitted = emulator.events();
     assert_eq!(received, emitted[..received.len()].to_vec());
     let stats = listener.stats();
-    assert_eq!(stats.parse.invalid_batches + stats.parse.unknown_type + stats.parse.malformed, 0, "{stats:?}");
+    assert_eq!(
+        stats.parse.invalid_batches + stats.parse.unknown_type + stats.parse.malformed,
+        0,
+        "{stats:?}"
+    );
     assert_eq!(stats.parse.incomplete, 0, "{stats:?}");
     assert_eq!(stats.dropped, 0);
-    let subscription = emulator.subscriptions().into_iter().find(|s| s.name == "pyrometer").expect("our subscription");
-    assert_eq!(subscription.stats.batches_rejected + subscription.stats.batches_failed, 0, "{subscription:?}");
+    let subscription = emulator
+        .subscriptions()
+        .into_iter()
+        .find(|s| s.name == "pyrometer")
+        .expect("our subscription");
+    assert_eq!(
+        subscription.stats.batches_rejected + subscription.stats.batches_failed,
+        0,
+        "{subscription:?}"
+    );
 }
 
 fn post(url: &str, body: &[u8]) -> u16 {
-    match ureq::post(url).header("Content-Type", "application/json").send(body) {
+    match ureq::post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+    {
         Ok(response) => response.status().as_u16(),
         Err(ureq::Error::StatusCode(code)) => code,
         Err(e) => panic!("POST {url}: {e}"),
@@ -201,8 +278,14 @@ fn the_listener_answers_200_to_anything_and_counts_what_it_could_not_use() {
         .enable_all()
         .build()
         .expect("tokio");
-    let config = ListenerConfig { channel_capacity: 3, max_body_bytes: 4096, ..ListenerConfig::default() };
-    let (listener, mut events) = runtime.block_on(TelemetryListener::bind(config)).expect("bind");
+    let config = ListenerConfig {
+        channel_capacity: 3,
+        max_body_bytes: 4096,
+        ..ListenerConfig::default()
+    };
+    let (listener, mut events) = runtime
+        .block_on(TelemetryListener::bind(config))
+        .expect("bind");
     let url = listener.uri();
     let valid = r#"{"time":"2024-07-01T08:54:54.125Z","type":"platform.start","record":{"requestId":"r1"}}"#;
     let bodies: Vec<Vec<u8>> = vec![
@@ -213,7 +296,12 @@ fn the_listener_answers_200_to_anything_and_counts_what_it_could_not_use() {
         format!("[{valid},{valid},{valid}]").into_bytes(),
     ];
     for body in &bodies {
-        assert_eq!(post(&url, body), 200, "{}", String::from_utf8_lossy(&body[..body.len().min(60)]));
+        assert_eq!(
+            post(&url, body),
+            200,
+            "{}",
+            String::from_utf8_lossy(&body[..body.len().min(60)])
+        );
     }
     let stats = listener.stats();
     assert_eq!(stats.requests, 5);
@@ -221,7 +309,10 @@ fn the_listener_answers_200_to_anything_and_counts_what_it_could_not_use() {
     assert_eq!(stats.parse.invalid_batches, 2, "{stats:?}");
     assert_eq!(stats.parse.events, 7);
     assert_eq!(stats.parse.unknown_type, 1);
-    assert_eq!(stats.parse.malformed, 2, "a number and a report with a numeric requestId");
+    assert_eq!(
+        stats.parse.malformed, 2,
+        "a number and a report with a numeric requestId"
+    );
     // Capacity 3: the first batch's four events fill it, the last batch is dropped.
     assert_eq!(stats.dropped, 4, "{stats:?}");
     let kept: Vec<TelemetryEvent> = runtime.block_on(async {
@@ -233,7 +324,9 @@ fn the_listener_answers_200_to_anything_and_counts_what_it_could_not_use() {
     });
     assert_eq!(kept.len(), 3);
     assert!(matches!(kept[0].record, Record::Start(_)));
-    assert!(matches!(&kept[1].record, Record::Raw(raw) if raw.event_type == "platform.fromTheFuture"));
+    assert!(
+        matches!(&kept[1].record, Record::Raw(raw) if raw.event_type == "platform.fromTheFuture")
+    );
 }
 
 #[test]
@@ -247,10 +340,19 @@ fn an_in_process_subscriber_gets_its_types_only() {
     assert_eq!(outcome.status, Status::Success);
     let got: Vec<TelemetryEvent> = platform.try_iter().collect();
     assert!(got.iter().all(|e| e.event_type().starts_with("platform.")));
-    assert_eq!(got.iter().filter(|e| e.event_type() == "platform.report").count(), 1);
+    assert_eq!(
+        got.iter()
+            .filter(|e| e.event_type() == "platform.report")
+            .count(),
+        1
+    );
     assert_eq!(tiny.try_iter().count(), 2);
     let reports = emulator.subscriptions();
-    let tiny_stats = reports.iter().map(|r| r.stats).find(|s| s.events_dropped > 0).expect("the tiny one dropped");
+    let tiny_stats = reports
+        .iter()
+        .map(|r| r.stats)
+        .find(|s| s.events_dropped > 0)
+        .expect("the tiny one dropped");
     assert_eq!(tiny_stats.events_queued, 2);
     drop(platform);
     assert_eq!(emulator.stats().events_evicted, 0);

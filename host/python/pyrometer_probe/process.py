@@ -14,7 +14,6 @@ start), and no ``init`` record of its own -- it announces itself with a
 ``fork`` record naming its parent instead.
 """
 
-import itertools
 import os
 import sys
 import time
@@ -55,7 +54,7 @@ class ProbeState:
         self.init_sent = False
         self.invocations = 0
         self.transport = None
-        self.profile_ids = itertools.count()
+        self.profiles_sent = 0
         self.parent_pid = None
         self.fork_unix_us = None
         self.fork_pending = False
@@ -180,7 +179,8 @@ def flush_imports(phase, invocation, handler_module=None, keep=False):
             if name == handler_module:
                 handler_index = position
         lines.append(row_text(number, parent, self_us, cumulative_us, classify(name), error, name))
-    profile_id = next(state.profile_ids)
+    profile_id = state.profiles_sent
+    state.profiles_sent += 1
     first = rows[0][0] if rows else imports._base[0]
     for body in wire.import_bodies(profile_id, first, lines, phase, invocation):
         send(wire.KIND_IMPORTS, body, keep)

@@ -78,7 +78,11 @@ pub(crate) fn run(args: LambdaArgs) -> anyhow::Result<ExitCode> {
     let report = report?;
     write_outputs(&args, &report)?;
     let mut stdout = std::io::stdout().lock();
-    terminal::write_terminal(&report, &terminal::TerminalOptions::for_stdout(), &mut stdout)?;
+    terminal::write_terminal(
+        &report,
+        &terminal::TerminalOptions::for_stdout(),
+        &mut stdout,
+    )?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -89,14 +93,18 @@ fn config(args: &LambdaArgs) -> anyhow::Result<LocalLambdaConfig> {
         let text = if path == Path::new("-") {
             std::io::read_to_string(std::io::stdin()).context("cannot read the event from stdin")?
         } else {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
         };
         serde_json::from_str::<serde_json::Value>(&text)
             .with_context(|| format!("the event {} is not valid JSON", path.display()))?;
         config.event = text.into();
     }
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 900.0) {
-        bail!("--timeout must be between 0 and 900 seconds, got {}", args.timeout);
+        bail!(
+            "--timeout must be between 0 and 900 seconds, got {}",
+            args.timeout
+        );
     }
     config.invocations = usize::try_from(args.invocations)?;
     config.environments = usize::try_from(args.cold)?;
@@ -125,7 +133,9 @@ fn plugin_specs(paths: &[PathBuf], settings: &[String]) -> anyhow::Result<Vec<Pl
         let spec = specs
             .iter_mut()
             .find(|s| s.display_name() == plugin)
-            .with_context(|| format!("--plugin-config {setting:?}: no --plugin named {plugin:?}"))?;
+            .with_context(|| {
+                format!("--plugin-config {setting:?}: no --plugin named {plugin:?}")
+            })?;
         spec.config.insert(key.to_owned(), value.to_owned());
     }
     Ok(specs)
@@ -144,10 +154,15 @@ fn write_outputs(args: &LambdaArgs, report: &LambdaReport) -> anyhow::Result<()>
     let first_init = report.environments.first().map(|e| &e.init);
     if let Some(path) = &args.speedscope {
         let init = first_init.cloned().unwrap_or_default();
-        write(path, serde_json::to_string(&speedscope::speedscope_json(&init, &report.function.name))?)?;
+        write(
+            path,
+            serde_json::to_string(&speedscope::speedscope_json(&init, &report.function.name))?,
+        )?;
     }
     if let Some(path) = &args.folded {
-        let profile = first_init.and_then(|i| i.imports.clone()).unwrap_or_default();
+        let profile = first_init
+            .and_then(|i| i.imports.clone())
+            .unwrap_or_default();
         write(path, speedscope::folded_stacks(&profile))?;
     }
     Ok(())

@@ -16,7 +16,10 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Clock { anchor: Instant::now(), anchor_wall: SystemTime::now() }
+        Clock {
+            anchor: Instant::now(),
+            anchor_wall: SystemTime::now(),
+        }
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -33,12 +36,19 @@ impl Clock {
 
     /// Milliseconds since the Unix epoch (fractional).
     pub(crate) fn unix_ms(&self, at: Instant) -> f64 {
-        self.wall(at).duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
+        self.wall(at)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64()
+            * 1000.0
     }
 
     /// Whole milliseconds since the Unix epoch, as `deadlineMs` carries them.
     pub(crate) fn unix_ms_u64(&self, at: Instant) -> u64 {
-        self.wall(at).duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        self.wall(at)
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 
     /// The Telemetry API timestamp of an instant.

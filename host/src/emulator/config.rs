@@ -79,7 +79,11 @@ impl EmulatorConfig {
     /// assert_eq!(config.memory_mb, 128);
     /// assert_eq!(config.timeout.as_secs(), 3);
     /// ```
-    pub fn new<I, S>(runtime_cmd: I, handler: impl Into<String>, task_root: impl Into<PathBuf>) -> Self
+    pub fn new<I, S>(
+        runtime_cmd: I,
+        handler: impl Into<String>,
+        task_root: impl Into<PathBuf>,
+    ) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,

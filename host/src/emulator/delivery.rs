@@ -71,7 +71,10 @@ impl Default for Buffering {
 impl Buffering {
     /// The smallest buffering Lambda allows: 25 ms, as pyrometer's extension subscribes.
     pub fn fastest() -> Self {
-        Buffering { timeout: Duration::from_millis(TIMEOUT_MS_BOUNDS.0), ..Buffering::default() }
+        Buffering {
+            timeout: Duration::from_millis(TIMEOUT_MS_BOUNDS.0),
+            ..Buffering::default()
+        }
     }
 
     /// Checks the settings against the Telemetry API's bounds.
@@ -80,12 +83,18 @@ impl Buffering {
             if (min..=max).contains(&value) {
                 Ok(())
             } else {
-                Err(format!("buffering.{name} is {value}; allowed {min} to {max}"))
+                Err(format!(
+                    "buffering.{name} is {value}; allowed {min} to {max}"
+                ))
             }
         };
         check("maxItems", self.max_items as u64, MAX_ITEMS_BOUNDS)?;
         check("maxBytes", self.max_bytes as u64, MAX_BYTES_BOUNDS)?;
-        check("timeoutMs", self.timeout.as_millis() as u64, TIMEOUT_MS_BOUNDS)
+        check(
+            "timeoutMs",
+            self.timeout.as_millis() as u64,
+            TIMEOUT_MS_BOUNDS,
+        )
     }
 }
 
@@ -100,11 +109,15 @@ pub(crate) struct Target {
 impl Target {
     /// Reads a destination URI; only `http://` to this machine is accepted.
     pub(crate) fn parse(uri: &str) -> Result<Target, String> {
-        let parsed: hyper::Uri = uri.parse().map_err(|e| format!("invalid URI {uri:?}: {e}"))?;
+        let parsed: hyper::Uri = uri
+            .parse()
+            .map_err(|e| format!("invalid URI {uri:?}: {e}"))?;
         if parsed.scheme_str() != Some("http") {
             return Err(format!("URI {uri:?} is not http://"));
         }
-        let host = parsed.host().ok_or_else(|| format!("URI {uri:?} has no host"))?;
+        let host = parsed
+            .host()
+            .ok_or_else(|| format!("URI {uri:?} has no host"))?;
         let ip = match host {
             "sandbox.localdomain" | "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
             other => other
@@ -114,13 +127,26 @@ impl Target {
                 .map_err(|_| format!("URI {uri:?}: host {other} is not on this machine"))?,
         };
         if !ip.is_loopback() && !ip.is_unspecified() {
-            return Err(format!("URI {uri:?}: telemetry is only delivered to loopback"));
+            return Err(format!(
+                "URI {uri:?}: telemetry is only delivered to loopback"
+            ));
         }
         // `0.0.0.0` as a destination means "this host", like a bind address.
-        let ip = if ip.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { ip };
+        let ip = if ip.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            ip
+        };
         let port = parsed.port_u16().unwrap_or(80);
-        let path = parsed.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-        Ok(Target { addr: SocketAddr::new(ip, port), host: format!("{host}:{port}"), path })
+        let path = parsed
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        Ok(Target {
+            addr: SocketAddr::new(ip, port),
+            host: format!("{host}:{port}"),
+            path,
+        })
     }
 }
 
@@ -164,7 +190,11 @@ pub(crate) async fn dispatch(
         let mut batch = vec![first];
         let mut bytes = batch[0].json.len();
         let deadline = Instant::now() + buffering.timeout;
-        while !closed && batch.len() < buffering.max_items && bytes < buffering.max_bytes && !flush.draining() {
+        while !closed
+            && batch.len() < buffering.max_items
+            && bytes < buffering.max_bytes
+            && !flush.draining()
+        {
             tokio::select! {
                 biased;
                 next = rx.recv() => match next {
@@ -183,7 +213,11 @@ pub(crate) async fn dispatch(
             }
         }
         let dropped = counters.unreported_drops.swap(0, Ordering::Relaxed);
-        let body = encode(&batch, dropped, counters.bytes_dropped.load(Ordering::Relaxed));
+        let body = encode(
+            &batch,
+            dropped,
+            counters.bytes_dropped.load(Ordering::Relaxed),
+        );
         let sent = batch.len() as u64 + u64::from(dropped > 0);
         deliver(&target, &mut connection, body, sent, &counters).await;
     }
@@ -191,7 +225,8 @@ pub(crate) async fn dispatch(
 
 /// The JSON array of a batch, led by a `platform.logsDropped` if events were dropped.
 fn encode(batch: &[Arc<Encoded>], dropped: u64, dropped_bytes: u64) -> Bytes {
-    let mut out = BytesMut::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
+    let mut out =
+        BytesMut::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
     out.put_u8(b'[');
     if dropped > 0 {
         let notice = TelemetryEvent {
@@ -277,10 +312,15 @@ async fn post(
         .map_err(|_| DeliveryFailed)?;
     let answer = async {
         sender.ready().await.map_err(|_| DeliveryFailed)?;
-        let response = sender.send_request(request).await.map_err(|_| DeliveryFailed)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|_| DeliveryFailed)?;
         let status = response.status();
         // Read the answer so the connection can carry the next batch.
-        let _ = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect().await;
+        let _ = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await;
         Ok(status)
     };
     match timeout(ANSWER_TIMEOUT, answer).await {
@@ -295,7 +335,9 @@ async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, DeliveryFa
         .map_err(|_| DeliveryFailed)?
         .map_err(|_| DeliveryFailed)?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|_| DeliveryFailed)?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| DeliveryFailed)?;
     tokio::spawn(async move {
         // Ends when the subscriber closes the connection or the sender is dropped.
         let _ = conn.await;
@@ -323,9 +365,15 @@ mod tests {
     fn buffering_bounds_are_lambdas() {
         assert!(Buffering::default().validate().is_ok());
         assert!(Buffering::fastest().validate().is_ok());
-        let too_fast = Buffering { timeout: Duration::from_millis(24), ..Buffering::default() };
+        let too_fast = Buffering {
+            timeout: Duration::from_millis(24),
+            ..Buffering::default()
+        };
         assert!(too_fast.validate().is_err());
-        let too_few = Buffering { max_items: 999, ..Buffering::default() };
+        let too_few = Buffering {
+            max_items: 999,
+            ..Buffering::default()
+        };
         assert!(too_few.validate().is_err());
     }
 }

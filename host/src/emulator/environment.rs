@@ -19,8 +19,7 @@ use super::config::EmulatorConfig;
 /// Lambda's `PATH` for managed runtimes.
 const LAMBDA_PATH: &str = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin";
 /// Lambda's `LD_LIBRARY_PATH`; `/var/task` is replaced by the task root.
-const LAMBDA_LD_LIBRARY_PATH: &str =
-    "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib";
+const LAMBDA_LD_LIBRARY_PATH: &str = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib";
 /// Variables Lambda withholds from extensions.
 const NOT_FOR_EXTENSIONS: &[&str] = &[
     "_HANDLER",
@@ -45,10 +44,22 @@ pub(crate) fn runtime_env(config: &EmulatorConfig, api: SocketAddr, log_stream: 
     set("_HANDLER", OsStr::new(&config.handler));
     set("AWS_REGION", OsStr::new(&config.region));
     set("AWS_DEFAULT_REGION", OsStr::new(&config.region));
-    set("AWS_EXECUTION_ENV", OsStr::new(&format!("AWS_Lambda_{}", config.runtime_id)));
-    set("AWS_LAMBDA_FUNCTION_NAME", OsStr::new(&config.function_name));
-    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", OsStr::new(&config.memory_mb.to_string()));
-    set("AWS_LAMBDA_FUNCTION_VERSION", OsStr::new(&config.function_version));
+    set(
+        "AWS_EXECUTION_ENV",
+        OsStr::new(&format!("AWS_Lambda_{}", config.runtime_id)),
+    );
+    set(
+        "AWS_LAMBDA_FUNCTION_NAME",
+        OsStr::new(&config.function_name),
+    );
+    set(
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        OsStr::new(&config.memory_mb.to_string()),
+    );
+    set(
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        OsStr::new(&config.function_version),
+    );
     set("AWS_LAMBDA_INITIALIZATION_TYPE", OsStr::new("on-demand"));
     set(
         "AWS_LAMBDA_LOG_GROUP_NAME",
@@ -60,10 +71,17 @@ pub(crate) fn runtime_env(config: &EmulatorConfig, api: SocketAddr, log_stream: 
     set("LAMBDA_RUNTIME_DIR", OsStr::new("/var/runtime"));
     set("LANG", OsStr::new("en_US.UTF-8"));
     set("TZ", OsStr::new(":UTC"));
-    set("PATH", &joined(LAMBDA_PATH, task_root, std::env::var_os("PATH")));
+    set(
+        "PATH",
+        &joined(LAMBDA_PATH, task_root, std::env::var_os("PATH")),
+    );
     set(
         "LD_LIBRARY_PATH",
-        &joined(LAMBDA_LD_LIBRARY_PATH, task_root, std::env::var_os("LD_LIBRARY_PATH")),
+        &joined(
+            LAMBDA_LD_LIBRARY_PATH,
+            task_root,
+            std::env::var_os("LD_LIBRARY_PATH"),
+        ),
     );
     let mut python_path = task_root.to_os_string();
     for dir in &config.python_path {
@@ -115,7 +133,10 @@ fn joined(lambda: &str, task_root: &OsStr, host: Option<OsString>) -> OsString {
 /// Reads one variable of an environment built here.
 #[cfg(test)]
 fn get<'a>(env: &'a EnvVars, key: &str) -> Option<&'a OsStr> {
-    env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_os_str())
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_os_str())
 }
 
 #[cfg(test)]
@@ -131,15 +152,30 @@ mod tests {
 
     #[test]
     fn runtime_gets_lambda_variables_and_function_env_wins() {
-        let env = runtime_env(&config(), SocketAddr::from(([127, 0, 0, 1], 9001)), "2024/01/01/[$LATEST]ab");
+        let env = runtime_env(
+            &config(),
+            SocketAddr::from(([127, 0, 0, 1], 9001)),
+            "2024/01/01/[$LATEST]ab",
+        );
         assert_eq!(get(&env, "_HANDLER"), Some(OsStr::new("app.handler")));
-        assert_eq!(get(&env, "AWS_LAMBDA_RUNTIME_API"), Some(OsStr::new("127.0.0.1:9001")));
-        assert_eq!(get(&env, "AWS_EXECUTION_ENV"), Some(OsStr::new("AWS_Lambda_python3.12")));
-        assert_eq!(get(&env, "AWS_LAMBDA_LOG_GROUP_NAME"), Some(OsStr::new("/aws/lambda/pyrometer-function")));
+        assert_eq!(
+            get(&env, "AWS_LAMBDA_RUNTIME_API"),
+            Some(OsStr::new("127.0.0.1:9001"))
+        );
+        assert_eq!(
+            get(&env, "AWS_EXECUTION_ENV"),
+            Some(OsStr::new("AWS_Lambda_python3.12"))
+        );
+        assert_eq!(
+            get(&env, "AWS_LAMBDA_LOG_GROUP_NAME"),
+            Some(OsStr::new("/aws/lambda/pyrometer-function"))
+        );
         assert_eq!(get(&env, "TZ"), Some(OsStr::new("Europe/Paris")));
         assert_eq!(env.iter().filter(|(k, _)| k == "TZ").count(), 1);
         assert_eq!(get(&env, "PYTHONPATH"), Some(OsStr::new("/srv/fn")));
-        let ld = get(&env, "LD_LIBRARY_PATH").and_then(OsStr::to_str).unwrap_or_default();
+        let ld = get(&env, "LD_LIBRARY_PATH")
+            .and_then(OsStr::to_str)
+            .unwrap_or_default();
         assert!(ld.contains(":/srv/fn:/srv/fn/lib:"), "{ld}");
     }
 

@@ -26,15 +26,19 @@ use serde_json::Map;
 use super::clock::{Clock, millis};
 use super::ids::Trace;
 use crate::sources::telemetry::{
-    ExtensionState, InitReport, InitRuntimeDone, InitStart, PhaseMetrics, Record, Report, ReportMetrics,
-    RuntimeDone, RuntimeDoneMetrics, Span, Start, TelemetryEvent, TelemetrySubscription, Tracing,
+    ExtensionState, InitReport, InitRuntimeDone, InitStart, PhaseMetrics, Record, Report,
+    ReportMetrics, RuntimeDone, RuntimeDoneMetrics, Span, Start, TelemetryEvent,
+    TelemetrySubscription, Tracing,
 };
 
 const ON_DEMAND: &str = "on-demand";
 const INIT_PHASE: &str = "init";
 
 fn event(clock: &Clock, at: Instant, record: Record) -> TelemetryEvent {
-    TelemetryEvent { time: clock.timestamp(at), record }
+    TelemetryEvent {
+        time: clock.timestamp(at),
+        record,
+    }
 }
 
 fn span(clock: &Clock, name: &str, start: Instant, duration: Duration) -> Span {
@@ -55,7 +59,13 @@ fn tracing(trace: &Trace) -> Tracing {
     }
 }
 
-pub(crate) fn init_start(clock: &Clock, at: Instant, runtime_id: &str, name: &str, version: &str) -> TelemetryEvent {
+pub(crate) fn init_start(
+    clock: &Clock,
+    at: Instant,
+    runtime_id: &str,
+    name: &str,
+    version: &str,
+) -> TelemetryEvent {
     event(
         clock,
         at,
@@ -70,7 +80,12 @@ pub(crate) fn init_start(clock: &Clock, at: Instant, runtime_id: &str, name: &st
     )
 }
 
-pub(crate) fn init_runtime_done(clock: &Clock, at: Instant, status: &str, error_type: Option<&str>) -> TelemetryEvent {
+pub(crate) fn init_runtime_done(
+    clock: &Clock,
+    at: Instant,
+    status: &str,
+    error_type: Option<&str>,
+) -> TelemetryEvent {
     event(
         clock,
         at,
@@ -100,14 +115,23 @@ pub(crate) fn init_report(
             phase: Some(INIT_PHASE.into()),
             status: Some(status.into()),
             error_type: error_type.map(Into::into),
-            metrics: Some(PhaseMetrics { duration_ms: Some(millis(duration)), extra: Map::new() }),
+            metrics: Some(PhaseMetrics {
+                duration_ms: Some(millis(duration)),
+                extra: Map::new(),
+            }),
             spans: Some(Vec::new()),
             ..InitReport::default()
         }),
     )
 }
 
-pub(crate) fn start(clock: &Clock, at: Instant, request_id: &str, version: &str, trace: &Trace) -> TelemetryEvent {
+pub(crate) fn start(
+    clock: &Clock,
+    at: Instant,
+    request_id: &str,
+    version: &str,
+    trace: &Trace,
+) -> TelemetryEvent {
     event(
         clock,
         at,
@@ -139,12 +163,31 @@ pub(crate) struct RuntimeDoneFacts<'a> {
     pub(crate) produced_bytes: Option<u64>,
 }
 
-pub(crate) fn runtime_done(clock: &Clock, at: Instant, facts: RuntimeDoneFacts<'_>) -> TelemetryEvent {
+pub(crate) fn runtime_done(
+    clock: &Clock,
+    at: Instant,
+    facts: RuntimeDoneFacts<'_>,
+) -> TelemetryEvent {
     let spans = facts.response.map(|r| {
         vec![
-            span(clock, "responseLatency", facts.started, r.began.saturating_duration_since(facts.started)),
-            span(clock, "responseDuration", r.began, r.ended.saturating_duration_since(r.began)),
-            span(clock, "runtimeOverhead", r.ended, at.saturating_duration_since(r.ended)),
+            span(
+                clock,
+                "responseLatency",
+                facts.started,
+                r.began.saturating_duration_since(facts.started),
+            ),
+            span(
+                clock,
+                "responseDuration",
+                r.began,
+                r.ended.saturating_duration_since(r.began),
+            ),
+            span(
+                clock,
+                "runtimeOverhead",
+                r.ended,
+                at.saturating_duration_since(r.ended),
+            ),
         ]
     });
     event(
@@ -217,7 +260,12 @@ pub(crate) fn extension(clock: &Clock, at: Instant, name: &str, events: &[&str])
     )
 }
 
-pub(crate) fn telemetry_subscription(clock: &Clock, at: Instant, name: &str, types: &[&str]) -> TelemetryEvent {
+pub(crate) fn telemetry_subscription(
+    clock: &Clock,
+    at: Instant,
+    name: &str,
+    types: &[&str],
+) -> TelemetryEvent {
     event(
         clock,
         at,
@@ -230,9 +278,18 @@ pub(crate) fn telemetry_subscription(clock: &Clock, at: Instant, name: &str, typ
     )
 }
 
-pub(crate) fn log_line(clock: &Clock, at: Instant, from_extension: bool, line: String) -> TelemetryEvent {
+pub(crate) fn log_line(
+    clock: &Clock,
+    at: Instant,
+    from_extension: bool,
+    line: String,
+) -> TelemetryEvent {
     let line = serde_json::Value::String(line);
-    let record = if from_extension { Record::ExtensionLog(line) } else { Record::FunctionLog(line) };
+    let record = if from_extension {
+        Record::ExtensionLog(line)
+    } else {
+        Record::FunctionLog(line)
+    };
     event(clock, at, record)
 }
 

@@ -35,7 +35,12 @@ const ACCEPT_FEATURE_HEADER: &str = "Lambda-Extension-Accept-Feature";
 const ERROR_TYPE_HEADER: &str = "Lambda-Extension-Function-Error-Type";
 
 /// The INVOKE event body.
-pub(crate) fn invoke_event(deadline_ms: u64, request_id: &str, function_arn: &str, trace: &str) -> Bytes {
+pub(crate) fn invoke_event(
+    deadline_ms: u64,
+    request_id: &str,
+    function_arn: &str,
+    trace: &str,
+) -> Bytes {
     Bytes::from(
         serde_json::json!({
             "eventType": "INVOKE",
@@ -68,18 +73,35 @@ pub(crate) async fn register(shared: &Arc<Shared>, req: Request<Incoming>) -> Re
         events: Vec<String>,
     }
     let Some(name) = header(req.headers(), NAME_HEADER).map(str::to_string) else {
-        return error_reply(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("missing {NAME_HEADER}"));
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            &format!("missing {NAME_HEADER}"),
+        );
     };
-    let wants_account = header(req.headers(), ACCEPT_FEATURE_HEADER).is_some_and(|f| f.contains("accountId"));
+    let wants_account =
+        header(req.headers(), ACCEPT_FEATURE_HEADER).is_some_and(|f| f.contains("accountId"));
     let body = match read_body(req.into_body(), MAX_REQUEST_BYTES).await {
         Ok(body) => body,
         Err(_) => return error_reply(StatusCode::BAD_REQUEST, "InvalidRequest", "unreadable body"),
     };
     let Ok(parsed) = serde_json::from_slice::<Body>(&body) else {
-        return error_reply(StatusCode::BAD_REQUEST, "InvalidRequest", "body is not {\"events\": [...]}");
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "body is not {\"events\": [...]}",
+        );
     };
-    if let Some(bad) = parsed.events.iter().find(|e| !matches!(e.as_str(), "INVOKE" | "SHUTDOWN")) {
-        return error_reply(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("unknown event type {bad}"));
+    if let Some(bad) = parsed
+        .events
+        .iter()
+        .find(|e| !matches!(e.as_str(), "INVOKE" | "SHUTDOWN"))
+    {
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            &format!("unknown event type {bad}"),
+        );
     }
     let id = ids::uuid();
     {
@@ -89,7 +111,11 @@ pub(crate) async fn register(shared: &Arc<Shared>, req: Request<Incoming>) -> Re
         }
         // An external extension registers under its executable's file name;
         // any other name is an internal extension (inside the runtime process).
-        let index = match state.extensions.iter().position(|e| e.name == name && e.id.is_none() && e.pid.is_some()) {
+        let index = match state
+            .extensions
+            .iter()
+            .position(|e| e.name == name && e.id.is_none() && e.pid.is_some())
+        {
             Some(i) => i,
             None if state.extensions.iter().any(|e| e.name == name) => {
                 return forbidden(&format!("extension {name} is already registered"));
@@ -105,7 +131,9 @@ pub(crate) async fn register(shared: &Arc<Shared>, req: Request<Incoming>) -> Re
         slot.wants_shutdown = parsed.events.iter().any(|e| e == "SHUTDOWN");
         let names: Vec<&str> = parsed.events.iter().map(String::as_str).collect();
         let now = shared.clock.now();
-        shared.hub.emit(events::extension(&shared.clock, now, &name, &names));
+        shared
+            .hub
+            .emit(events::extension(&shared.clock, now, &name, &names));
     }
     shared.notify();
     let config = &shared.config;
@@ -132,7 +160,9 @@ pub(crate) async fn next(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply 
     let polled = {
         let mut state = shared.lock();
         if let Some(invocation) = state.invocation.as_mut() {
-            invocation.pending_extensions.retain(|pending| *pending != id);
+            invocation
+                .pending_extensions
+                .retain(|pending| *pending != id);
         }
         let Some(slot) = state.extension_by_id(&id) else {
             return forbidden("unknown extension identifier");
@@ -149,7 +179,11 @@ pub(crate) async fn next(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply 
         Err(waiting) => match waiting.await {
             Ok(body) => body,
             Err(_) => {
-                return error_reply(StatusCode::GONE, "Extension.Shutdown", "the execution environment has ended");
+                return error_reply(
+                    StatusCode::GONE,
+                    "Extension.Shutdown",
+                    "the execution environment has ended",
+                );
             }
         },
     };
@@ -162,9 +196,10 @@ pub(crate) async fn next(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply 
 
 fn http_ok_json(body: Bytes) -> Reply {
     let mut reply = hyper::Response::new(http_body_util::Full::new(body));
-    reply
-        .headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    reply.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     reply
 }
 
@@ -178,12 +213,18 @@ pub(crate) enum ErrorKind {
 }
 
 /// `POST /2020-01-01/extension/init/error` and `…/exit/error`.
-pub(crate) async fn report_error(shared: &Arc<Shared>, req: Request<Incoming>, kind: ErrorKind) -> Reply {
+pub(crate) async fn report_error(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    kind: ErrorKind,
+) -> Reply {
     let Some(id) = header(req.headers(), ID_HEADER).map(str::to_string) else {
         return forbidden(&format!("missing {ID_HEADER}"));
     };
     let header_type = header(req.headers(), ERROR_TYPE_HEADER).map(str::to_string);
-    let body = read_body(req.into_body(), MAX_REQUEST_BYTES).await.unwrap_or_default();
+    let body = read_body(req.into_body(), MAX_REQUEST_BYTES)
+        .await
+        .unwrap_or_default();
     let error = FunctionError::from_post(header_type.as_deref(), body);
     {
         let mut state = shared.lock();

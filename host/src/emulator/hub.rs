@@ -136,7 +136,10 @@ pub(crate) enum Owner {
 }
 
 pub(crate) enum Sink {
-    Http { tx: mpsc::Sender<Arc<Encoded>>, flush: Arc<FlushSignal> },
+    Http {
+        tx: mpsc::Sender<Arc<Encoded>>,
+        flush: Arc<FlushSignal>,
+    },
     Channel(std::sync::mpsc::SyncSender<TelemetryEvent>),
 }
 
@@ -182,7 +185,12 @@ impl Subscriber {
     }
 
     fn end(self) -> Ended {
-        Ended { name: self.name, destination: self.destination, types: self.types, counters: self.counters }
+        Ended {
+            name: self.name,
+            destination: self.destination,
+            types: self.types,
+            counters: self.counters,
+        }
     }
 
     /// Queues one event; false if the subscriber is gone for good.
@@ -201,8 +209,12 @@ impl Subscriber {
         };
         if full {
             self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
-            self.counters.unreported_drops.fetch_add(1, Ordering::Relaxed);
-            self.counters.bytes_dropped.fetch_add(encoded.json.len() as u64, Ordering::Relaxed);
+            self.counters
+                .unreported_drops
+                .fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .bytes_dropped
+                .fetch_add(encoded.json.len() as u64, Ordering::Relaxed);
         } else {
             self.counters.events_queued.fetch_add(1, Ordering::Relaxed);
         }
@@ -321,9 +333,13 @@ impl TelemetryHub {
         let mut inner = self.lock();
         let (ended, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.subscribers)
             .into_iter()
-            .partition(|s| matches!(&s.owner, Owner::Extension { generation: g, .. } if *g == generation));
+            .partition(
+                |s| matches!(&s.owner, Owner::Extension { generation: g, .. } if *g == generation),
+            );
         inner.subscribers = kept;
-        inner.finished.extend(ended.into_iter().map(Subscriber::end));
+        inner
+            .finished
+            .extend(ended.into_iter().map(Subscriber::end));
     }
 
     /// Every subscription so far, active ones first.

@@ -14,7 +14,12 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     hasher.finish()
 }
 
@@ -43,14 +48,26 @@ pub(crate) struct Trace {
 
 pub(crate) fn trace(unix_secs: u64) -> Trace {
     let span_id = format!("{:016x}", random_u64());
-    let root = format!("1-{:08x}-{:08x}{:016x}", unix_secs as u32, random_u64() as u32, random_u64());
+    let root = format!(
+        "1-{:08x}-{:08x}{:016x}",
+        unix_secs as u32,
+        random_u64() as u32,
+        random_u64()
+    );
     // Sampled=0: nothing here sends segments to an X-Ray daemon.
-    Trace { header: format!("Root={root};Parent={span_id};Sampled=0"), span_id }
+    Trace {
+        header: format!("Root={root};Parent={span_id};Sampled=0"),
+        span_id,
+    }
 }
 
 /// A log stream name as Lambda forms it: `YYYY/MM/DD/[$LATEST]<32 hex>`.
 pub(crate) fn log_stream_name(date: &str, version: &str) -> String {
-    format!("{date}/[{version}]{:016x}{:016x}", random_u64(), random_u64())
+    format!(
+        "{date}/[{version}]{:016x}{:016x}",
+        random_u64(),
+        random_u64()
+    )
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ use super::config::MAX_PAYLOAD_BYTES;
 use super::error::EmulatorError;
 use super::events::{self, ReportFacts, RuntimeDoneFacts};
 use super::extensions_api::{invoke_event, shutdown_event};
-use super::outcome::{FunctionError, InitOutcome, InvokeOutcome, InvokeRequest, ShutdownOutcome, ShutdownReason, Status};
+use super::outcome::{
+    FunctionError, InitOutcome, InvokeOutcome, InvokeRequest, ShutdownOutcome, ShutdownReason,
+    Status,
+};
 use super::process::{self, Launch, Role, SIGKILL, SIGTERM};
 use super::runtime_api::status_str;
 use super::state::{Invocation, NextInvocation, Phase, Reply, Shared};
@@ -61,8 +64,16 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
     let (runtime_ready, extensions) = {
         let state = shared.lock();
         (
-            state.runtime.ready_at.map(|at| at.saturating_duration_since(started)),
-            state.extensions.iter().filter(|e| e.id.is_some()).map(|e| e.name.clone()).collect(),
+            state
+                .runtime
+                .ready_at
+                .map(|at| at.saturating_duration_since(started)),
+            state
+                .extensions
+                .iter()
+                .filter(|e| e.id.is_some())
+                .map(|e| e.name.clone())
+                .collect(),
         )
     };
     let outcome = InitOutcome {
@@ -81,7 +92,13 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
             state.phase = Phase::Ready;
             state.unreported_init = Some(duration);
             state.peak_rss_kib = state.peak_rss_kib.max(peak);
-            shared.hub.emit(events::init_report(&shared.clock, ended, "success", None, duration));
+            shared.hub.emit(events::init_report(
+                &shared.clock,
+                ended,
+                "success",
+                None,
+                duration,
+            ));
             outcome
         }
         Err((status, error)) => {
@@ -103,9 +120,17 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
                     duration,
                 ));
             }
-            let reason = if status == Status::Timeout { ShutdownReason::Timeout } else { ShutdownReason::Failure };
+            let reason = if status == Status::Timeout {
+                ShutdownReason::Timeout
+            } else {
+                ShutdownReason::Failure
+            };
             shutdown(shared, reason).await;
-            InitOutcome { status, error: Some(error), ..outcome }
+            InitOutcome {
+                status,
+                error: Some(error),
+                ..outcome
+            }
         }
     }
 }
@@ -119,10 +144,15 @@ fn launch_processes(
     let config = &shared.config;
     let extension_env = environment::extension_env(&runtime_env);
     for path in &shared.extension_paths {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let index = {
             let mut state = shared.lock();
-            state.extensions.push(super::state::ExtensionSlot::named(name.clone()));
+            state
+                .extensions
+                .push(super::state::ExtensionSlot::named(name.clone()));
             state.extensions.len() - 1
         };
         let launch = Launch {
@@ -167,12 +197,18 @@ fn launch_processes(
         }
         Err(e) => Err(FunctionError::platform(
             "Runtime.InvalidEntrypoint",
-            format!("cannot start the runtime {}: {e}", program.to_string_lossy()),
+            format!(
+                "cannot start the runtime {}: {e}",
+                program.to_string_lossy()
+            ),
         )),
     }
 }
 
-async fn wait_for_init(shared: &Arc<Shared>, deadline: Instant) -> Result<(), (Status, FunctionError)> {
+async fn wait_for_init(
+    shared: &Arc<Shared>,
+    deadline: Instant,
+) -> Result<(), (Status, FunctionError)> {
     let verdict = shared
         .wait_for(deadline, |state| {
             if let Some(error) = &state.runtime.init_error {
@@ -183,13 +219,24 @@ async fn wait_for_init(shared: &Arc<Shared>, deadline: Instant) -> Result<(), (S
             }
             if let Some(exit) = &state.runtime.exit {
                 let message = format!("Runtime exited during init: {exit}");
-                return Some(Err((Status::Failure, FunctionError::platform("Runtime.ExitError", message))));
+                return Some(Err((
+                    Status::Failure,
+                    FunctionError::platform("Runtime.ExitError", message),
+                )));
             }
             if let Some(ext) = state.extensions.iter().find(|e| e.exit.is_some()) {
-                let message = format!("Extension {} exited during init: {}", ext.name, ext.exit.as_deref().unwrap_or(""));
-                return Some(Err((Status::Failure, FunctionError::platform("Extension.Crash", message))));
+                let message = format!(
+                    "Extension {} exited during init: {}",
+                    ext.name,
+                    ext.exit.as_deref().unwrap_or("")
+                );
+                return Some(Err((
+                    Status::Failure,
+                    FunctionError::platform("Extension.Crash", message),
+                )));
             }
-            let everyone_ready = state.runtime.ready_at.is_some() && state.extensions.iter().all(|e| e.ready);
+            let everyone_ready =
+                state.runtime.ready_at.is_some() && state.extensions.iter().all(|e| e.ready);
             everyone_ready.then_some(Ok(()))
         })
         .await;
@@ -197,14 +244,24 @@ async fn wait_for_init(shared: &Arc<Shared>, deadline: Instant) -> Result<(), (S
         let limit = shared.config.init_timeout.as_secs_f64();
         let waiting = {
             let state = shared.lock();
-            let mut names: Vec<String> = state.extensions.iter().filter(|e| !e.ready).map(|e| e.name.clone()).collect();
+            let mut names: Vec<String> = state
+                .extensions
+                .iter()
+                .filter(|e| !e.ready)
+                .map(|e| e.name.clone())
+                .collect();
             if state.runtime.ready_at.is_none() {
                 names.insert(0, "runtime".to_string());
             }
             names.join(", ")
         };
-        let message = format!("Init phase did not complete within {limit:.2} seconds (waiting for: {waiting})");
-        Err((Status::Timeout, FunctionError::platform("Sandbox.Timedout", message)))
+        let message = format!(
+            "Init phase did not complete within {limit:.2} seconds (waiting for: {waiting})"
+        );
+        Err((
+            Status::Timeout,
+            FunctionError::platform("Sandbox.Timedout", message),
+        ))
     })
 }
 
@@ -221,16 +278,29 @@ enum Ending {
 }
 
 /// Runs one invocation, starting an environment first if there is none.
-pub(crate) async fn invoke(shared: &Arc<Shared>, request: InvokeRequest) -> Result<InvokeOutcome, EmulatorError> {
+pub(crate) async fn invoke(
+    shared: &Arc<Shared>,
+    request: InvokeRequest,
+) -> Result<InvokeOutcome, EmulatorError> {
     if request.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(EmulatorError::PayloadTooLarge { size: request.payload.len(), limit: MAX_PAYLOAD_BYTES });
+        return Err(EmulatorError::PayloadTooLarge {
+            size: request.payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
     }
     let (idle, pending_init) = {
         let mut state = shared.lock();
         (state.phase == Phase::Idle, state.pending_init.take())
     };
-    let init_outcome = if idle { Some(init(shared).await) } else { pending_init };
-    if let Some(failed) = init_outcome.as_ref().filter(|i| i.status != Status::Success) {
+    let init_outcome = if idle {
+        Some(init(shared).await)
+    } else {
+        pending_init
+    };
+    if let Some(failed) = init_outcome
+        .as_ref()
+        .filter(|i| i.status != Status::Success)
+    {
         return Ok(failed_init_outcome(failed.clone()));
     }
     let config = &shared.config;
@@ -243,10 +313,20 @@ pub(crate) async fn invoke(shared: &Arc<Shared>, request: InvokeRequest) -> Resu
     {
         let mut state = shared.lock();
         state.phase = Phase::Invoking;
-        shared.hub.emit(events::start(&shared.clock, started, &request_id, &config.function_version, &trace));
+        shared.hub.emit(events::start(
+            &shared.clock,
+            started,
+            &request_id,
+            &config.function_version,
+            &trace,
+        ));
         let body = invoke_event(deadline_ms, &request_id, &function_arn, &trace.header);
         let mut pending_extensions = Vec::new();
-        for ext in state.extensions.iter_mut().filter(|e| e.wants_invoke && e.alive()) {
+        for ext in state
+            .extensions
+            .iter_mut()
+            .filter(|e| e.wants_invoke && e.alive())
+        {
             if let Some(id) = &ext.id {
                 pending_extensions.push(id.clone());
                 ext.offer(body.clone());
@@ -285,16 +365,26 @@ pub(crate) async fn invoke(shared: &Arc<Shared>, request: InvokeRequest) -> Resu
             state
                 .extensions
                 .iter()
-                .find(|e| e.exit.is_some() && e.id.as_ref().is_some_and(|id| invocation.pending_extensions.contains(id)))
-                .map(|e| Ending::ExtensionExited(e.name.clone(), e.exit.clone().unwrap_or_default()))
+                .find(|e| {
+                    e.exit.is_some()
+                        && e.id
+                            .as_ref()
+                            .is_some_and(|id| invocation.pending_extensions.contains(id))
+                })
+                .map(|e| {
+                    Ending::ExtensionExited(e.name.clone(), e.exit.clone().unwrap_or_default())
+                })
         })
         .await
         .unwrap_or(Ending::TimedOut);
     Ok(finish_invocation(shared, ending, init_outcome).await)
 }
 
-async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<InitOutcome>) -> InvokeOutcome {
-    let config = &shared.config;
+async fn finish_invocation(
+    shared: &Arc<Shared>,
+    ending: Ending,
+    init: Option<InitOutcome>,
+) -> InvokeOutcome {
     let runtime_pid = shared.lock().runtime.pid;
     if matches!(ending, Ending::TimedOut)
         && let Some(pid) = runtime_pid
@@ -303,20 +393,40 @@ async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<In
         process::signal_group(pid, SIGKILL);
     }
     let peak = runtime_pid.map_or(0, process::peak_rss_kib);
+    let (outcome, reason) = settle(shared, &ending, init, peak);
+    if outcome.environment_reset {
+        shutdown(shared, reason).await;
+    }
+    outcome
+}
+
+/// Emits the invocation's last events and builds its outcome; the reason
+/// to reset the environment with, if `environment_reset`.
+fn settle(
+    shared: &Shared,
+    ending: &Ending,
+    init: Option<InitOutcome>,
+    peak: u64,
+) -> (InvokeOutcome, ShutdownReason) {
+    let config = &shared.config;
     let now = shared.clock.now();
     let mut state = shared.lock();
     state.peak_rss_kib = state.peak_rss_kib.max(peak);
     let max_memory_used_mb = state.peak_rss_kib.div_ceil(1024);
     let Some(mut invocation) = state.invocation.take() else {
         // Unreachable: an invocation is in flight until this point.
-        return failed_init_outcome(InitOutcome {
+        let lost = failed_init_outcome(InitOutcome {
             status: Status::Failure,
-            error: Some(FunctionError::platform("Sandbox.Failure", "the invocation was lost")),
+            error: Some(FunctionError::platform(
+                "Sandbox.Failure",
+                "the invocation was lost",
+            )),
             duration: Duration::ZERO,
             runtime_ready: None,
             start_unix_ms: 0.0,
             extensions: Vec::new(),
         });
+        return (lost, ShutdownReason::Failure);
     };
     let timeout_message = || {
         format!(
@@ -327,7 +437,7 @@ async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<In
         )
     };
     // The status of the whole invocation, and the error that goes with it.
-    let (status, platform_error) = match &ending {
+    let (status, platform_error) = match ending {
         Ending::Complete => match &invocation.runtime_done {
             Some((_, status, _)) => (*status, None),
             None => (Status::Failure, None),
@@ -336,14 +446,26 @@ async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<In
             Status::Failure,
             Some(FunctionError::platform(
                 "Runtime.ExitError",
-                format!("RequestId: {} Error: Runtime exited with error: {exit}", invocation.request_id),
+                format!(
+                    "RequestId: {} Error: Runtime exited with error: {exit}",
+                    invocation.request_id
+                ),
             )),
         ),
         Ending::ExtensionExited(name, exit) => (
             Status::Failure,
-            Some(FunctionError::platform("Extension.Crash", format!("Extension {name} exited: {exit}"))),
+            Some(FunctionError::platform(
+                "Extension.Crash",
+                format!("Extension {name} exited: {exit}"),
+            )),
         ),
-        Ending::TimedOut => (Status::Timeout, Some(FunctionError::platform("Sandbox.Timedout", timeout_message()))),
+        Ending::TimedOut => (
+            Status::Timeout,
+            Some(FunctionError::platform(
+                "Sandbox.Timedout",
+                timeout_message(),
+            )),
+        ),
     };
     if invocation.runtime_done.is_none() {
         let error_type = platform_error.as_ref().map(|e| e.error_type.clone());
@@ -377,7 +499,10 @@ async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<In
             request_id: &invocation.request_id,
             trace: &invocation.trace,
             status: status_str(status),
-            error_type: error.as_ref().filter(|_| status != Status::Success).map(|e| e.error_type.as_str()),
+            error_type: error
+                .as_ref()
+                .filter(|_| status != Status::Success)
+                .map(|e| e.error_type.as_str()),
             duration,
             memory_mb: config.memory_mb,
             max_memory_used_mb,
@@ -388,16 +513,12 @@ async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<In
     if !reset {
         state.phase = Phase::Ready;
     }
-    drop(state);
     let reason = match ending {
         Ending::TimedOut => ShutdownReason::Timeout,
         _ => ShutdownReason::Failure,
     };
-    if reset {
-        shutdown(shared, reason).await;
-    }
     let produced_bytes = response.as_ref().map(|r| r.len() as u64);
-    InvokeOutcome {
+    let outcome = InvokeOutcome {
         request_id: invocation.request_id,
         status,
         response,
@@ -405,14 +526,19 @@ async fn finish_invocation(shared: &Arc<Shared>, ending: Ending, init: Option<In
         cold_start: init.is_some(),
         init,
         start_unix_ms: shared.clock.unix_ms(invocation.started),
-        response_latency: invocation.reply_times.map(|r| r.ended.saturating_duration_since(invocation.started)),
-        runtime_duration: invocation.runtime_done.map(|(at, _, _)| at.saturating_duration_since(invocation.started)),
+        response_latency: invocation
+            .reply_times
+            .map(|r| r.ended.saturating_duration_since(invocation.started)),
+        runtime_duration: invocation
+            .runtime_done
+            .map(|(at, _, _)| at.saturating_duration_since(invocation.started)),
         duration,
         billed_duration_ms: events::billed_ms(duration),
         max_memory_used_mb,
         produced_bytes,
         environment_reset: reset,
-    }
+    };
+    (outcome, reason)
 }
 
 /// The outcome of an invocation that never ran because init failed.
@@ -436,7 +562,10 @@ fn failed_init_outcome(init: InitOutcome) -> InvokeOutcome {
 }
 
 /// Shuts the environment down; `None` if there is none.
-pub(crate) async fn shutdown(shared: &Arc<Shared>, reason: ShutdownReason) -> Option<ShutdownOutcome> {
+pub(crate) async fn shutdown(
+    shared: &Arc<Shared>,
+    reason: ShutdownReason,
+) -> Option<ShutdownOutcome> {
     let started = shared.clock.now();
     let deadline = started + shared.config.shutdown_timeout;
     let (generation, graceful) = {
@@ -447,7 +576,11 @@ pub(crate) async fn shutdown(shared: &Arc<Shared>, reason: ShutdownReason) -> Op
         state.phase = Phase::ShuttingDown;
         let body = shutdown_event(reason.as_wire(), shared.clock.unix_ms_u64(deadline));
         let mut external = false;
-        for ext in state.extensions.iter_mut().filter(|e| e.alive() && e.id.is_some()) {
+        for ext in state
+            .extensions
+            .iter_mut()
+            .filter(|e| e.alive() && e.id.is_some())
+        {
             external |= ext.pid.is_some();
             if ext.wants_shutdown {
                 ext.shutdown_sent = true;
@@ -475,7 +608,9 @@ pub(crate) async fn shutdown(shared: &Arc<Shared>, reason: ShutdownReason) -> Op
         .await;
     if graceful {
         let grace = (started + RUNTIME_GRACE).min(deadline);
-        shared.wait_for(grace, |state| state.runtime.exit.is_some().then_some(())).await;
+        shared
+            .wait_for(grace, |state| state.runtime.exit.is_some().then_some(()))
+            .await;
     }
     let (extensions_done, killed): (Vec<String>, Vec<String>) = {
         let state = shared.lock();
@@ -493,14 +628,19 @@ pub(crate) async fn shutdown(shared: &Arc<Shared>, reason: ShutdownReason) -> Op
     };
     // Wait (bounded) until every process is reaped, so none outlives its environment.
     shared
-        .wait_for(shared.clock.now() + REAP_TIMEOUT, |state| state.live_processes().is_empty().then_some(()))
+        .wait_for(shared.clock.now() + REAP_TIMEOUT, |state| {
+            state.live_processes().is_empty().then_some(())
+        })
         .await;
     let killed: Vec<String> = {
         let mut state = shared.lock();
         state.phase = Phase::Idle;
         state.invocation = None;
         // Processes that ended on their own after SHUTDOWN were not "killed".
-        killed.into_iter().filter(|name| !extensions_done.contains(name)).collect()
+        killed
+            .into_iter()
+            .filter(|name| !extensions_done.contains(name))
+            .collect()
     };
     shared.hub.end_environment(generation);
     shared.notify();

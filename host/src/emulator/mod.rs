@@ -56,14 +56,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use config::{
-    DEFAULT_INIT_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_RETAINED_EVENTS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
-    EmulatorConfig, MAX_PAYLOAD_BYTES,
+    DEFAULT_INIT_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_RETAINED_EVENTS, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TIMEOUT, EmulatorConfig, MAX_PAYLOAD_BYTES,
 };
 pub use delivery::Buffering;
 pub use error::EmulatorError;
 pub use hub::{DeliveryStats, SubscriptionReport, TelemetryType};
 pub use outcome::{
-    FunctionError, InitOutcome, InvokeOutcome, InvokeRequest, ShutdownOutcome, ShutdownReason, Status,
+    FunctionError, InitOutcome, InvokeOutcome, InvokeRequest, ShutdownOutcome, ShutdownReason,
+    Status,
 };
 
 use crate::sources::telemetry::TelemetryEvent;
@@ -130,10 +131,16 @@ impl Emulator {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| EmulatorError::Bind { addr, source })?;
-        let api = listener.local_addr().map_err(|source| EmulatorError::Bind { addr, source })?;
+        let api = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
         let shared = Arc::new(Shared::new(config, extension_paths, api));
         let server = runtime.spawn(server::serve(listener, shared.clone()));
-        Ok(Emulator { shared, server, runtime: Some(runtime) })
+        Ok(Emulator {
+            shared,
+            server,
+            runtime: Some(runtime),
+        })
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
@@ -201,7 +208,11 @@ impl Emulator {
     /// channel as they are emitted, starting with the current environment's
     /// so far. At most `capacity` wait; more are dropped and counted in
     /// [`Self::subscriptions`]. Ends when the receiver is dropped.
-    pub fn subscribe(&self, types: &[TelemetryType], capacity: usize) -> std::sync::mpsc::Receiver<TelemetryEvent> {
+    pub fn subscribe(
+        &self,
+        types: &[TelemetryType],
+        capacity: usize,
+    ) -> std::sync::mpsc::Receiver<TelemetryEvent> {
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
         self.shared.hub.subscribe(
             Subscriber {
@@ -220,9 +231,16 @@ impl Emulator {
     /// Subscribes an HTTP endpoint on loopback (such as a
     /// [`TelemetryListener`](crate::sources::telemetry::TelemetryListener)),
     /// delivered exactly as to an extension, for as long as the emulator runs.
-    pub fn subscribe_http(&self, uri: &str, types: &[TelemetryType], buffering: Buffering) -> Result<(), EmulatorError> {
+    pub fn subscribe_http(
+        &self,
+        uri: &str,
+        types: &[TelemetryType],
+        buffering: Buffering,
+    ) -> Result<(), EmulatorError> {
         let Some(runtime) = &self.runtime else {
-            return Err(EmulatorError::Subscription("the emulator is stopping".into()));
+            return Err(EmulatorError::Subscription(
+                "the emulator is stopping".into(),
+            ));
         };
         let _context = runtime.enter();
         telemetry_api::add_http_subscriber(
@@ -250,7 +268,10 @@ impl Emulator {
     /// Counts about the emitted telemetry.
     pub fn stats(&self) -> EmulatorStats {
         let (events_emitted, events_evicted) = self.shared.hub.counts();
-        EmulatorStats { events_emitted, events_evicted }
+        EmulatorStats {
+            events_emitted,
+            events_evicted,
+        }
     }
 }
 
@@ -276,7 +297,10 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         return fail("the handler is empty");
     }
     if !config.task_root.is_dir() {
-        return fail(&format!("the task root {} is not a directory", config.task_root.display()));
+        return fail(&format!(
+            "the task root {} is not a directory",
+            config.task_root.display()
+        ));
     }
     if !config.bind.ip().is_loopback() {
         return fail(&format!("{} is not a loopback address", config.bind));
@@ -295,15 +319,24 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
 fn extension_paths(config: &EmulatorConfig) -> Result<Vec<PathBuf>, EmulatorError> {
     let mut paths = config.extensions.clone();
     if let Some(dir) = &config.extensions_dir {
-        let entries = std::fs::read_dir(dir).map_err(|source| EmulatorError::ExtensionsDir { path: dir.clone(), source })?;
-        let mut found: Vec<PathBuf> =
-            entries.flatten().map(|e| e.path()).filter(|p| process::is_executable(p)).collect();
+        let entries = std::fs::read_dir(dir).map_err(|source| EmulatorError::ExtensionsDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| process::is_executable(p))
+            .collect();
         found.sort();
         paths.extend(found);
     }
     for path in &paths {
         if !process::is_executable(path) {
-            return Err(EmulatorError::Config(format!("extension {} is not an executable file", path.display())));
+            return Err(EmulatorError::Config(format!(
+                "extension {} is not an executable file",
+                path.display()
+            )));
         }
     }
     Ok(paths)

@@ -26,7 +26,10 @@ pub struct InvokeRequest {
 impl InvokeRequest {
     /// A request with just a payload.
     pub fn new(payload: impl Into<Bytes>) -> Self {
-        InvokeRequest { payload: payload.into(), ..InvokeRequest::default() }
+        InvokeRequest {
+            payload: payload.into(),
+            ..InvokeRequest::default()
+        }
     }
 }
 
@@ -82,13 +85,22 @@ impl FunctionError {
                     _ => Vec::new(),
                 },
             ),
-            None => (None, String::from_utf8_lossy(&body).into_owned(), Vec::new()),
+            None => (
+                None,
+                String::from_utf8_lossy(&body).into_owned(),
+                Vec::new(),
+            ),
         };
         let error_type = body_type
             .filter(|t| !t.is_empty())
             .or_else(|| header_type.map(str::to_string))
             .unwrap_or_else(|| "Unhandled".to_string());
-        FunctionError { error_type, error_message: message, stack_trace: trace, raw: body }
+        FunctionError {
+            error_type,
+            error_message: message,
+            stack_trace: trace,
+            raw: body,
+        }
     }
 }
 

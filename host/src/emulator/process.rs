@@ -40,7 +40,12 @@ pub(crate) struct Launch {
 }
 
 /// Starts a process of environment `generation`; returns its pid.
-pub(crate) fn launch(shared: &Arc<Shared>, launch: Launch, role: Role, generation: u64) -> std::io::Result<u32> {
+pub(crate) fn launch(
+    shared: &Arc<Shared>,
+    launch: Launch,
+    role: Role,
+    generation: u64,
+) -> std::io::Result<u32> {
     let mut command = tokio::process::Command::new(&launch.program);
     command
         .args(&launch.args)
@@ -56,10 +61,20 @@ pub(crate) fn launch(shared: &Arc<Shared>, launch: Launch, role: Role, generatio
     let pid = child.id().unwrap_or(0);
     let from_extension = matches!(role, Role::Extension(_));
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(forward_lines(shared.clone(), out, from_extension, launch.label.clone()));
+        tokio::spawn(forward_lines(
+            shared.clone(),
+            out,
+            from_extension,
+            launch.label.clone(),
+        ));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(forward_lines(shared.clone(), err, from_extension, launch.label));
+        tokio::spawn(forward_lines(
+            shared.clone(),
+            err,
+            from_extension,
+            launch.label,
+        ));
     }
     let shared = shared.clone();
     tokio::spawn(async move {
@@ -86,14 +101,15 @@ pub(crate) fn launch(shared: &Arc<Shared>, launch: Launch, role: Role, generatio
 }
 
 /// Emits each output line as one `function` or `extension` event.
-async fn forward_lines(shared: Arc<Shared>, reader: impl AsyncRead + Unpin, from_extension: bool, label: String) {
+async fn forward_lines(
+    shared: Arc<Shared>,
+    reader: impl AsyncRead + Unpin,
+    from_extension: bool,
+    label: String,
+) {
     let mut reader = BufReader::new(reader);
     let mut line: Vec<u8> = Vec::new();
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(_) => break,
-        };
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             if !line.is_empty() {
                 emit_line(&shared, from_extension, &label, &line);
@@ -124,7 +140,9 @@ fn emit_line(shared: &Shared, from_extension: bool, label: &str, line: &[u8]) {
         eprintln!("[{label}] {text}");
     }
     let at = shared.clock.now();
-    shared.hub.emit(events::log_line(&shared.clock, at, from_extension, text));
+    shared
+        .hub
+        .emit(events::log_line(&shared.clock, at, from_extension, text));
 }
 
 /// Sends `signal` to the process group led by `pid`.
@@ -146,7 +164,10 @@ pub(crate) const SIGTERM: i32 = libc::SIGTERM;
 
 /// Sum of VmHWM over a process and its live descendants, KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
-    std::iter::once(pid).chain(descendants(pid)).map(vm_hwm_kib).sum()
+    std::iter::once(pid)
+        .chain(descendants(pid))
+        .map(vm_hwm_kib)
+        .sum()
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {

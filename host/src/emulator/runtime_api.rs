@@ -31,7 +31,12 @@ pub(crate) async fn next(shared: &Arc<Shared>) -> Reply {
         let now = shared.clock.now();
         if state.phase == Phase::Init && state.runtime.ready_at.is_none() {
             state.runtime.ready_at = Some(now);
-            shared.hub.emit(events::init_runtime_done(&shared.clock, now, "success", None));
+            shared.hub.emit(events::init_runtime_done(
+                &shared.clock,
+                now,
+                "success",
+                None,
+            ));
         }
         if state.phase == Phase::Invoking
             && let Some(invocation) = state.invocation.as_mut()
@@ -48,7 +53,11 @@ pub(crate) async fn next(shared: &Arc<Shared>) -> Reply {
             Ok(invocation) => invocation,
             // The environment ended while the runtime waited; it is being stopped.
             Err(_) => {
-                return error_reply(StatusCode::GONE, "Runtime.Shutdown", "the execution environment is shutting down");
+                return error_reply(
+                    StatusCode::GONE,
+                    "Runtime.Shutdown",
+                    "the execution environment is shutting down",
+                );
             }
         },
     };
@@ -59,9 +68,17 @@ pub(crate) async fn next(shared: &Arc<Shared>) -> Reply {
 fn finish(shared: &Shared, invocation: &mut Invocation, now: Instant) {
     let (status, error_type, produced) = match &invocation.reply {
         Some(RuntimeReply::Response(body)) => (Status::Success, None, Some(body.len() as u64)),
-        Some(RuntimeReply::Error(e)) => (Status::Error, Some(e.error_type.clone()), Some(e.raw.len() as u64)),
+        Some(RuntimeReply::Error(e)) => (
+            Status::Error,
+            Some(e.error_type.clone()),
+            Some(e.raw.len() as u64),
+        ),
         // `next` without an answer: Lambda's runtimes never do this.
-        None => (Status::Failure, Some("Runtime.NoResponse".to_string()), None),
+        None => (
+            Status::Failure,
+            Some("Runtime.NoResponse".to_string()),
+            None,
+        ),
     };
     shared.hub.emit(events::runtime_done(
         &shared.clock,
@@ -98,8 +115,14 @@ fn invocation_response(invocation: NextInvocation) -> Reply {
         }
     };
     set("Lambda-Runtime-Aws-Request-Id", &invocation.request_id);
-    set("Lambda-Runtime-Deadline-Ms", &invocation.deadline_ms.to_string());
-    set("Lambda-Runtime-Invoked-Function-Arn", &invocation.function_arn);
+    set(
+        "Lambda-Runtime-Deadline-Ms",
+        &invocation.deadline_ms.to_string(),
+    );
+    set(
+        "Lambda-Runtime-Invoked-Function-Arn",
+        &invocation.function_arn,
+    );
     set("Lambda-Runtime-Trace-Id", &invocation.trace);
     if let Some(context) = &invocation.client_context {
         set("Lambda-Runtime-Client-Context", context);
@@ -112,26 +135,26 @@ fn invocation_response(invocation: NextInvocation) -> Reply {
 }
 
 /// Claims the right to answer invocation `id`; `Err` is the reply to send.
-fn begin_reply(shared: &Shared, id: &str) -> Result<Instant, Reply> {
+fn begin_reply(shared: &Shared, id: &str) -> Result<Instant, Box<Reply>> {
     let mut state = shared.lock();
     let now = shared.clock.now();
     match state.invocation.as_mut() {
         Some(invocation) if invocation.request_id == id => {
             if invocation.reply_began.is_some() {
-                return Err(error_reply(
+                return Err(Box::new(error_reply(
                     StatusCode::FORBIDDEN,
                     "InvalidStateTransition",
                     &format!("invocation {id} was already answered"),
-                ));
+                )));
             }
             invocation.reply_began = Some(now);
             Ok(now)
         }
-        _ => Err(error_reply(
+        _ => Err(Box::new(error_reply(
             StatusCode::BAD_REQUEST,
             "InvalidRequestID",
             &format!("{id} is not the invocation in progress"),
-        )),
+        ))),
     }
 }
 
@@ -150,7 +173,9 @@ fn store_reply(shared: &Shared, id: &str, began: Instant, reply: RuntimeReply) {
 fn too_large() -> FunctionError {
     FunctionError::platform(
         "Function.ResponseSizeTooLarge",
-        format!("Response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+        format!(
+            "Response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
+        ),
     )
 }
 
@@ -158,7 +183,7 @@ fn too_large() -> FunctionError {
 pub(crate) async fn response(shared: &Arc<Shared>, id: String, req: Request<Incoming>) -> Reply {
     let began = match begin_reply(shared, &id) {
         Ok(began) => began,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     match read_body(req.into_body(), MAX_PAYLOAD_BYTES).await {
         Ok(body) => {
@@ -174,9 +199,16 @@ pub(crate) async fn response(shared: &Arc<Shared>, id: String, req: Request<Inco
             )
         }
         Err(BodyError::Broken) => {
-            let error = FunctionError::platform("Runtime.TruncatedResponse", "the response body was cut off");
+            let error = FunctionError::platform(
+                "Runtime.TruncatedResponse",
+                "the response body was cut off",
+            );
             store_reply(shared, &id, began, RuntimeReply::Error(error));
-            error_reply(StatusCode::BAD_REQUEST, "InvalidRequest", "the response body was cut off")
+            error_reply(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "the response body was cut off",
+            )
         }
     }
 }
@@ -185,13 +217,15 @@ pub(crate) async fn response(shared: &Arc<Shared>, id: String, req: Request<Inco
 pub(crate) async fn error(shared: &Arc<Shared>, id: String, req: Request<Incoming>) -> Reply {
     let began = match begin_reply(shared, &id) {
         Ok(began) => began,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     let header_type = header(req.headers(), ERROR_TYPE_HEADER).map(str::to_string);
     let error = match read_body(req.into_body(), MAX_PAYLOAD_BYTES).await {
         Ok(body) => FunctionError::from_post(header_type.as_deref(), body),
         Err(BodyError::TooLarge) => too_large(),
-        Err(BodyError::Broken) => FunctionError::platform("Runtime.TruncatedResponse", "the error body was cut off"),
+        Err(BodyError::Broken) => {
+            FunctionError::platform("Runtime.TruncatedResponse", "the error body was cut off")
+        }
     };
     store_reply(shared, &id, began, RuntimeReply::Error(error));
     accepted()
@@ -208,7 +242,11 @@ pub(crate) async fn init_error(shared: &Arc<Shared>, req: Request<Incoming>) -> 
     {
         let mut state = shared.lock();
         if state.phase != Phase::Init {
-            return error_reply(StatusCode::FORBIDDEN, "InvalidStateTransition", "init/error outside the init phase");
+            return error_reply(
+                StatusCode::FORBIDDEN,
+                "InvalidStateTransition",
+                "init/error outside the init phase",
+            );
         }
         state.runtime.init_error.get_or_insert(error);
     }

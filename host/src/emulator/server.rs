@@ -34,7 +34,9 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let service = service_fn(move |req| route(shared.clone(), req));
             // A broken connection ends only itself.
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -44,7 +46,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Inf
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method().clone();
     let reply = match (segments.as_slice(), &method) {
-        (["2018-06-01", "runtime", "invocation", "next"], &Method::GET) => runtime_api::next(&shared).await,
+        (["2018-06-01", "runtime", "invocation", "next"], &Method::GET) => {
+            runtime_api::next(&shared).await
+        }
         (["2018-06-01", "runtime", "invocation", id, "response"], &Method::POST) => {
             let id = (*id).to_string();
             runtime_api::response(&shared, id, req).await
@@ -53,9 +57,15 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Inf
             let id = (*id).to_string();
             runtime_api::error(&shared, id, req).await
         }
-        (["2018-06-01", "runtime", "init", "error"], &Method::POST) => runtime_api::init_error(&shared, req).await,
-        (["2020-01-01", "extension", "register"], &Method::POST) => extensions_api::register(&shared, req).await,
-        (["2020-01-01", "extension", "event", "next"], &Method::GET) => extensions_api::next(&shared, req).await,
+        (["2018-06-01", "runtime", "init", "error"], &Method::POST) => {
+            runtime_api::init_error(&shared, req).await
+        }
+        (["2020-01-01", "extension", "register"], &Method::POST) => {
+            extensions_api::register(&shared, req).await
+        }
+        (["2020-01-01", "extension", "event", "next"], &Method::GET) => {
+            extensions_api::next(&shared, req).await
+        }
         (["2020-01-01", "extension", "init", "error"], &Method::POST) => {
             extensions_api::report_error(&shared, req, extensions_api::ErrorKind::Init).await
         }
@@ -64,10 +74,20 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Inf
         }
         (["2022-07-01", "telemetry"], &Method::PUT) => telemetry_api::subscribe(&shared, req).await,
         (
-            ["2018-06-01", "runtime", ..] | ["2020-01-01", "extension", ..] | ["2022-07-01", "telemetry"],
+            ["2018-06-01", "runtime", ..]
+            | ["2020-01-01", "extension", ..]
+            | ["2022-07-01", "telemetry"],
             _,
-        ) => error_reply(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed on this path"),
-        _ => error_reply(StatusCode::NOT_FOUND, "NotFound", &format!("no API at {path}")),
+        ) => error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "method not allowed on this path",
+        ),
+        _ => error_reply(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no API at {path}"),
+        ),
     };
     Ok(reply)
 }
@@ -76,15 +96,19 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Inf
 pub(crate) fn json_reply(status: StatusCode, body: &serde_json::Value) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 /// Lambda's error body: `{"errorMessage": …, "errorType": …}`.
 pub(crate) fn error_reply(status: StatusCode, error_type: &str, message: &str) -> Reply {
-    json_reply(status, &serde_json::json!({ "errorMessage": message, "errorType": error_type }))
+    json_reply(
+        status,
+        &serde_json::json!({ "errorMessage": message, "errorType": error_type }),
+    )
 }
 
 /// `202 Accepted` with `{"status":"OK"}`, Lambda's answer to a posted result.

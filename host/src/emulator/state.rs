@@ -37,7 +37,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: EmulatorConfig, extension_paths: Vec<PathBuf>, api: SocketAddr) -> Self {
+    pub(crate) fn new(
+        config: EmulatorConfig,
+        extension_paths: Vec<PathBuf>,
+        api: SocketAddr,
+    ) -> Self {
         let hub = TelemetryHub::new(config.max_retained_events);
         Shared {
             config,
@@ -61,7 +65,11 @@ impl Shared {
 
     /// Waits until `check` returns `Some`, or `deadline` passes (`None`).
     /// `check` runs under the state lock, after every change.
-    pub(crate) async fn wait_for<T>(&self, deadline: Instant, mut check: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
+    pub(crate) async fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut check: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -174,7 +182,10 @@ const MAX_QUEUED_EXTENSION_EVENTS: usize = 4;
 
 impl ExtensionSlot {
     pub(crate) fn named(name: String) -> Self {
-        ExtensionSlot { name, ..ExtensionSlot::default() }
+        ExtensionSlot {
+            name,
+            ..ExtensionSlot::default()
+        }
     }
 
     /// No event is waiting to be fetched.
@@ -258,7 +269,10 @@ pub(crate) struct State {
 impl State {
     /// Forgets the previous environment and starts a new one in `Init`.
     pub(crate) fn begin_environment(&mut self, now: Instant) -> u64 {
-        *self = State { generation: self.generation + 1, ..State::default() };
+        *self = State {
+            generation: self.generation + 1,
+            ..State::default()
+        };
         self.phase = Phase::Init;
         self.init_started = Some(now);
         self.generation
@@ -279,6 +293,8 @@ impl State {
     }
 
     pub(crate) fn extension_by_id(&mut self, id: &str) -> Option<&mut ExtensionSlot> {
-        self.extensions.iter_mut().find(|e| e.id.as_deref() == Some(id))
+        self.extensions
+            .iter_mut()
+            .find(|e| e.id.as_deref() == Some(id))
     }
 }

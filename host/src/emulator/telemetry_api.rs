@@ -58,7 +58,11 @@ fn invalid(message: &str) -> Reply {
 /// `PUT /2022-07-01/telemetry`.
 pub(crate) async fn subscribe(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply {
     let Some(id) = header(req.headers(), ID_HEADER).map(str::to_string) else {
-        return error_reply(StatusCode::FORBIDDEN, "Extension.InvalidRequest", &format!("missing {ID_HEADER}"));
+        return error_reply(
+            StatusCode::FORBIDDEN,
+            "Extension.InvalidRequest",
+            &format!("missing {ID_HEADER}"),
+        );
     };
     let Ok(body) = read_body(req.into_body(), MAX_REQUEST_BYTES).await else {
         return invalid("unreadable body");
@@ -73,7 +77,10 @@ pub(crate) async fn subscribe(shared: &Arc<Shared>, req: Request<Incoming>) -> R
         return invalid(&format!("unsupported schemaVersion {version}"));
     }
     if request.destination.protocol != "HTTP" {
-        return invalid(&format!("destination protocol {} is not supported here (HTTP is)", request.destination.protocol));
+        return invalid(&format!(
+            "destination protocol {} is not supported here (HTTP is)",
+            request.destination.protocol
+        ));
     }
     let mut types = Vec::new();
     for name in &request.types {
@@ -88,9 +95,18 @@ pub(crate) async fn subscribe(shared: &Arc<Shared>, req: Request<Incoming>) -> R
     }
     let defaults = Buffering::default();
     let buffering = Buffering {
-        max_items: request.buffering.max_items.map_or(defaults.max_items, |v| v as usize),
-        max_bytes: request.buffering.max_bytes.map_or(defaults.max_bytes, |v| v as usize),
-        timeout: request.buffering.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
+        max_items: request
+            .buffering
+            .max_items
+            .map_or(defaults.max_items, |v| v as usize),
+        max_bytes: request
+            .buffering
+            .max_bytes
+            .map_or(defaults.max_bytes, |v| v as usize),
+        timeout: request
+            .buffering
+            .timeout_ms
+            .map_or(defaults.timeout, Duration::from_millis),
     };
     let (name, generation) = {
         let mut state = shared.lock();
@@ -98,15 +114,27 @@ pub(crate) async fn subscribe(shared: &Arc<Shared>, req: Request<Incoming>) -> R
         match state.extension_by_id(&id) {
             Some(slot) => (slot.name.clone(), generation),
             None => {
-                return error_reply(StatusCode::FORBIDDEN, "Extension.InvalidRequest", "unknown extension identifier");
+                return error_reply(
+                    StatusCode::FORBIDDEN,
+                    "Extension.InvalidRequest",
+                    "unknown extension identifier",
+                );
             }
         }
     };
     let owner = Owner::Extension { generation, id };
-    if let Err(message) = add_http_subscriber(shared, name, owner, &request.destination.uri, types, buffering) {
+    if let Err(message) = add_http_subscriber(
+        shared,
+        name,
+        owner,
+        &request.destination.uri,
+        types,
+        buffering,
+    ) {
         return invalid(&message);
     }
-    let mut reply = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"OK")));
+    let mut reply =
+        hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"OK")));
     *reply.status_mut() = StatusCode::OK;
     reply
 }
@@ -125,7 +153,13 @@ pub(crate) fn add_http_subscriber(
     let (tx, rx) = tokio::sync::mpsc::channel(buffering.max_items);
     let flush = Arc::new(FlushSignal::default());
     let counters = Arc::new(DeliveryCounters::default());
-    tokio::spawn(delivery::dispatch(target, buffering, rx, flush.clone(), counters.clone()));
+    tokio::spawn(delivery::dispatch(
+        target,
+        buffering,
+        rx,
+        flush.clone(),
+        counters.clone(),
+    ));
     // Lambda announces extensions' subscriptions; the caller's own is not Lambda's.
     let announcement = matches!(owner, Owner::Extension { .. }).then(|| {
         let type_names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();

@@ -82,7 +82,12 @@ pub fn summarize(environments: &[EnvironmentRun]) -> Summary {
         ),
         max_rss_bytes,
         gc_collections: invocations().map(gc_collections).sum(),
-        gc_pause_ms: to_nanosecond(invocations().filter_map(gc_pause_ms).sum()),
+        // A fold from +0.0: `sum` of no floats is -0.0, which would print as "-0".
+        gc_pause_ms: to_nanosecond(
+            invocations()
+                .filter_map(gc_pause_ms)
+                .fold(0.0, |a, b| a + b),
+        ),
     }
 }
 
@@ -258,6 +263,7 @@ mod tests {
         let s = summarize(&[]);
         assert_eq!(s, Summary::default());
         assert_eq!(s.max_rss_bytes, None);
+        assert!(s.gc_pause_ms.is_sign_positive(), "0, not -0");
     }
 
     #[test]

@@ -862,6 +862,8 @@ fn fmt_ms(ms: f64) -> String {
 }
 
 fn fmt_num(v: f64) -> String {
+    // Adding +0.0 turns -0.0 into 0.0, so nothing prints as "-0.00".
+    let v = v + 0.0;
     if !v.is_finite() {
         "–".to_owned()
     } else if v.abs() < 10.0 {
@@ -1205,5 +1207,6 @@ mod tests {
         assert_eq!(fmt_bytes(262_144.0), "256.0 KiB");
         assert_eq!(fmt_ms(182.4), "182.4 ms");
         assert_eq!(fmt_ms(0.42), "0.42 ms");
+        assert_eq!(fmt_ms(-0.0), "0.00 ms");
     }
 }

@@ -559,7 +559,9 @@ fn assemble(head: &ChunkHead, chunks: Vec<Vec<Row>>) -> Result<ProbeImports, Rej
             return Err(RejectReason::BadChunk);
         }
         previous = Some(row.index);
-        let parent = row.parent.and_then(|parent| positions.get(&parent).copied());
+        let parent = row
+            .parent
+            .and_then(|parent| positions.get(&parent).copied());
         positions.insert(row.index, modules.len());
         modules.push(ImportedModule {
             module: row.module,
@@ -953,7 +955,8 @@ mod tests {
         let ProbeRecord::Imports(imports) = message.record else {
             panic!("not imports");
         };
-        let parents: Vec<Option<usize>> = imports.profile.modules.iter().map(|m| m.parent).collect();
+        let parents: Vec<Option<usize>> =
+            imports.profile.modules.iter().map(|m| m.parent).collect();
         // `decimal`'s parent (5) is one of the probe's own imports, not sent.
         assert_eq!(parents, vec![None, Some(0), None]);
     }

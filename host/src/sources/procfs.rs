@@ -57,8 +57,9 @@ impl ProcfsSampler {
         reread(&mut self.status, &mut self.buf)?;
         parse_status(&self.buf, &mut s);
         reread(&mut self.stat, &mut self.buf)?;
-        let (user_ticks, system_ticks) = parse_stat_cpu(&self.buf)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/<pid>/stat"))?;
+        let (user_ticks, system_ticks) = parse_stat_cpu(&self.buf).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/<pid>/stat")
+        })?;
         s.cpu_user_ms = user_ticks as f64 * 1000.0 / self.ticks_per_second;
         s.cpu_system_ms = system_ticks as f64 * 1000.0 / self.ticks_per_second;
         if let Some(io_file) = self.io.as_mut()
@@ -122,7 +123,10 @@ pub fn descendants(pid: u32) -> Vec<u32> {
             let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
                 continue;
             };
-            for child in text.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            for child in text
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
                 if !found.contains(&child) {
                     found.push(child);
                     queue.push(child);
@@ -244,8 +248,18 @@ mod tests {
         let text = "Name:\tpython3\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nVmSwap:\t 4 kB\nThreads:\t7\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
         let mut s = ProcessSample::default();
         parse_status(text, &mut s);
-        assert_eq!((s.rss_bytes, s.peak_rss_bytes, s.swap_bytes), (1 << 20, 2 << 20, 4096));
-        assert_eq!((s.threads, s.voluntary_ctxt_switches, s.involuntary_ctxt_switches), (7, 12, 3));
+        assert_eq!(
+            (s.rss_bytes, s.peak_rss_bytes, s.swap_bytes),
+            (1 << 20, 2 << 20, 4096)
+        );
+        assert_eq!(
+            (
+                s.threads,
+                s.voluntary_ctxt_switches,
+                s.involuntary_ctxt_switches
+            ),
+            (7, 12, 3)
+        );
     }
 
     #[test]
@@ -273,7 +287,9 @@ mod tests {
         }
         std::hint::black_box(&v);
         let after = sampler.sample().expect("sample");
-        assert!(after.cpu_user_ms + after.cpu_system_ms > before.cpu_user_ms + before.cpu_system_ms);
+        assert!(
+            after.cpu_user_ms + after.cpu_system_ms > before.cpu_user_ms + before.cpu_system_ms
+        );
         assert!(after.peak_rss_bytes >= before.peak_rss_bytes);
         assert!(after.rss_bytes > 0 && after.threads >= 1 && after.open_fds >= 3);
     }
@@ -287,16 +303,24 @@ mod tests {
             .expect("spawn sh");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while descendants(shell.id()).is_empty() {
-            assert!(std::time::Instant::now() < deadline, "sh never started its child");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sh never started its child"
+            );
             std::thread::yield_now();
         }
         let mut sampler = ProcfsSampler::open(shell.id()).expect("sh procfs");
         assert_eq!(sampler.sample().expect("sample").threads, 1);
         assert_eq!(sampler.sample_tree().expect("tree").threads, 2);
         let grandchild = descendants(shell.id())[0];
-        let _ = std::process::Command::new("kill").arg(grandchild.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg(grandchild.to_string())
+            .status();
         shell.kill().expect("kill");
         shell.wait().expect("reap");
-        assert!(sampler.sample().is_err(), "an exited process cannot be sampled");
+        assert!(
+            sampler.sample().is_err(),
+            "an exited process cannot be sampled"
+        );
     }
 }

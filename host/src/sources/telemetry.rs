@@ -28,7 +28,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-pub use listener::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_MAX_BODY_BYTES, ListenerConfig, ListenerStats, TelemetryListener};
+pub use listener::{
+    DEFAULT_CHANNEL_CAPACITY, DEFAULT_MAX_BODY_BYTES, ListenerConfig, ListenerStats,
+    TelemetryListener,
+};
 pub use timestamp::{format_timestamp, parse_timestamp_ms};
 
 /// One event of a Telemetry API batch: `{"time": …, "type": …, "record": …}`.
@@ -87,7 +90,13 @@ impl TelemetryEvent {
         if time.is_none() && quality == EventQuality::Complete {
             quality = EventQuality::Incomplete;
         }
-        (TelemetryEvent { time: time.unwrap_or_default(), record }, quality)
+        (
+            TelemetryEvent {
+                time: time.unwrap_or_default(),
+                record,
+            },
+            quality,
+        )
     }
 }
 
@@ -202,7 +211,11 @@ impl Record {
         ) -> (Record, EventQuality) {
             // A missing record reads as an empty one: every field is then absent.
             let missing = record.is_null();
-            let record = if missing { Value::Object(Map::new()) } else { record };
+            let record = if missing {
+                Value::Object(Map::new())
+            } else {
+                record
+            };
             match T::deserialize(&record) {
                 Ok(typed) => {
                     let quality = if typed.has_required() && !missing {
@@ -213,7 +226,11 @@ impl Record {
                     (wrap(typed), quality)
                 }
                 Err(e) => (
-                    Record::Raw(RawRecord { event_type, record, reason: RawReason::Malformed(e.to_string()) }),
+                    Record::Raw(RawRecord {
+                        event_type,
+                        record,
+                        reason: RawReason::Malformed(e.to_string()),
+                    }),
                     EventQuality::Malformed,
                 ),
             }
@@ -229,12 +246,18 @@ impl Record {
             "platform.restoreRuntimeDone" => typed(event_type, record, Record::RestoreRuntimeDone),
             "platform.restoreReport" => typed(event_type, record, Record::RestoreReport),
             "platform.extension" => typed(event_type, record, Record::Extension),
-            "platform.telemetrySubscription" => typed(event_type, record, Record::TelemetrySubscription),
+            "platform.telemetrySubscription" => {
+                typed(event_type, record, Record::TelemetrySubscription)
+            }
             "platform.logsDropped" => typed(event_type, record, Record::LogsDropped),
             "function" => (Record::FunctionLog(record), EventQuality::Complete),
             "extension" => (Record::ExtensionLog(record), EventQuality::Complete),
             _ => (
-                Record::Raw(RawRecord { event_type, record, reason: RawReason::UnknownType }),
+                Record::Raw(RawRecord {
+                    event_type,
+                    record,
+                    reason: RawReason::UnknownType,
+                }),
                 EventQuality::UnknownType,
             ),
         }
@@ -284,8 +307,10 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
                 Ok(Some(u))
             } else {
                 match n.as_f64() {
-                    Some(f) if f.is_finite() && f >= 0.0 && f < 1.8e19 => Ok(Some(f.round() as u64)),
-                    _ => Err(serde::de::Error::custom(format!("not a non-negative integer: {n}"))),
+                    Some(f) if (0.0..1.8e19).contains(&f) => Ok(Some(f.round() as u64)),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "not a non-negative integer: {n}"
+                    ))),
                 }
             }
         }
@@ -422,7 +447,9 @@ pub struct InitReport {
 }
 impl Required for InitReport {
     fn has_required(&self) -> bool {
-        self.metrics.as_ref().is_some_and(|m| m.duration_ms.is_some())
+        self.metrics
+            .as_ref()
+            .is_some_and(|m| m.duration_ms.is_some())
     }
 }
 
@@ -457,7 +484,11 @@ pub struct RuntimeDoneMetrics {
     #[serde(default, skip_serializing_if = "none")]
     pub duration_ms: Option<f64>,
     /// Size of the response, bytes.
-    #[serde(default, skip_serializing_if = "none", deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "none",
+        deserialize_with = "lenient_u64"
+    )]
     pub produced_bytes: Option<u64>,
     /// Fields this model does not name.
     #[serde(flatten)]
@@ -504,10 +535,19 @@ pub struct ReportMetrics {
     #[serde(default, skip_serializing_if = "none")]
     pub duration_ms: Option<f64>,
     /// Billed duration, whole milliseconds.
-    #[serde(default, skip_serializing_if = "none", deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "none",
+        deserialize_with = "lenient_u64"
+    )]
     pub billed_duration_ms: Option<u64>,
     /// Configured memory, MB.
-    #[serde(default, rename = "memorySizeMB", skip_serializing_if = "none", deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        rename = "memorySizeMB",
+        skip_serializing_if = "none",
+        deserialize_with = "lenient_u64"
+    )]
     pub memory_size_mb: Option<u64>,
     /// Peak memory of the execution environment so far, MB.
     #[serde(
@@ -524,7 +564,11 @@ pub struct ReportMetrics {
     #[serde(default, skip_serializing_if = "none")]
     pub restore_duration_ms: Option<f64>,
     /// Billed restore duration (SnapStart), milliseconds.
-    #[serde(default, skip_serializing_if = "none", deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "none",
+        deserialize_with = "lenient_u64"
+    )]
     pub billed_restore_duration_ms: Option<u64>,
     /// Fields this model does not name.
     #[serde(flatten)]
@@ -559,7 +603,11 @@ pub struct Report {
 }
 impl Required for Report {
     fn has_required(&self) -> bool {
-        self.request_id.is_some() && self.metrics.as_ref().is_some_and(|m| m.duration_ms.is_some())
+        self.request_id.is_some()
+            && self
+                .metrics
+                .as_ref()
+                .is_some_and(|m| m.duration_ms.is_some())
     }
 }
 
@@ -675,10 +723,18 @@ pub struct LogsDropped {
     #[serde(default, skip_serializing_if = "none")]
     pub reason: Option<String>,
     /// Events dropped.
-    #[serde(default, skip_serializing_if = "none", deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "none",
+        deserialize_with = "lenient_u64"
+    )]
     pub dropped_records: Option<u64>,
     /// Bytes dropped.
-    #[serde(default, skip_serializing_if = "none", deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "none",
+        deserialize_with = "lenient_u64"
+    )]
     pub dropped_bytes: Option<u64>,
     /// Fields this model does not name.
     #[serde(flatten)]
@@ -727,7 +783,10 @@ impl ParseStats {
 /// assert_eq!(stats.unknown_type, 1);
 /// ```
 pub fn parse_batch(body: &[u8]) -> (Vec<TelemetryEvent>, ParseStats) {
-    let mut stats = ParseStats { batches: 1, ..ParseStats::default() };
+    let mut stats = ParseStats {
+        batches: 1,
+        ..ParseStats::default()
+    };
     let items = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(items)) => items,
         _ => {
@@ -766,11 +825,16 @@ mod tests {
                "metrics":{"durationMs":2599.4,"billedDurationMs":2600.0,"memorySizeMB":128,"maxMemoryUsedMB":94}}}"#,
         );
         assert_eq!(quality, EventQuality::Complete);
-        let Record::Report(report) = &event.record else { panic!("not a report: {event:?}") };
+        let Record::Report(report) = &event.record else {
+            panic!("not a report: {event:?}")
+        };
         let metrics = report.metrics.as_ref().expect("metrics");
         assert_eq!(metrics.billed_duration_ms, Some(2600));
         let json = serde_json::to_value(&event).expect("serialise");
-        assert_eq!(json["record"]["metrics"]["billedDurationMs"], serde_json::json!(2600));
+        assert_eq!(
+            json["record"]["metrics"]["billedDurationMs"],
+            serde_json::json!(2600)
+        );
     }
 
     #[test]
@@ -791,24 +855,40 @@ mod tests {
         let (event, quality) = one(input);
         assert_eq!(quality, EventQuality::Complete);
         let back = serde_json::to_value(&event).expect("serialise");
-        assert_eq!(back, serde_json::from_str::<Value>(input).expect("test JSON"));
+        assert_eq!(
+            back,
+            serde_json::from_str::<Value>(input).expect("test JSON")
+        );
     }
 
     #[test]
     fn missing_required_fields_are_incomplete_not_fatal() {
-        let (_, quality) = one(r#"{"time":"t","type":"platform.report","record":{"requestId":"r"}}"#);
+        let (_, quality) =
+            one(r#"{"time":"t","type":"platform.report","record":{"requestId":"r"}}"#);
         assert_eq!(quality, EventQuality::Incomplete);
         let (event, quality) = one(r#"{"type":"function","record":"hello"}"#);
         assert_eq!(quality, EventQuality::Incomplete);
-        assert_eq!(event.record, Record::FunctionLog(Value::String("hello".into())));
+        assert_eq!(
+            event.record,
+            Record::FunctionLog(Value::String("hello".into()))
+        );
     }
 
     #[test]
     fn garbage_batches_are_counted() {
-        for body in [&b""[..], b"{}", b"not json", b"[1, \"two\", null, {}]", b"\xff\xfe"] {
+        for body in [
+            &b""[..],
+            b"{}",
+            b"not json",
+            b"[1, \"two\", null, {}]",
+            b"\xff\xfe",
+        ] {
             let (_, stats) = parse_batch(body);
             assert_eq!(stats.batches, 1);
-            assert!(stats.invalid_batches + stats.malformed + stats.unknown_type >= 1, "{body:?}");
+            assert!(
+                stats.invalid_batches + stats.malformed + stats.unknown_type >= 1,
+                "{body:?}"
+            );
         }
     }
 }

@@ -63,7 +63,10 @@ impl Drop for TempDir {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is in the repo").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the repo")
+        .to_path_buf()
 }
 
 /// The real path of the local `python3` (not a shim), so scripts can name it in a shebang.
@@ -71,7 +74,9 @@ pub fn python() -> PathBuf {
     let output = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
-        .unwrap_or_else(|e| panic!("python3 is needed for the emulator tests ({e}): apt-get install -y python3"));
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed for the emulator tests ({e}): apt-get install -y python3")
+        });
     assert!(output.status.success(), "python3 -c failed");
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
@@ -86,7 +91,10 @@ pub fn builtin_runtime() -> PathBuf {
 /// A config running `handler` from `task_root` with the built-in runtime.
 pub fn builtin_config(task_root: &Path, handler: &str) -> EmulatorConfig {
     let mut config = EmulatorConfig::new(
-        [python().into_os_string(), builtin_runtime().into_os_string()],
+        [
+            python().into_os_string(),
+            builtin_runtime().into_os_string(),
+        ],
         handler,
         task_root,
     );
@@ -99,7 +107,10 @@ pub fn builtin_config(task_root: &Path, handler: &str) -> EmulatorConfig {
 fn release_dir() -> PathBuf {
     // target/release/deps/<test binary>
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/release").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/release")
+        .to_path_buf()
 }
 
 /// A binary of the `pyrometer-conformance` crate (`tests/conformance`).
@@ -136,7 +147,11 @@ pub fn free_port() -> u16 {
 /// A Python extension script: registers for `events`, then runs `body`
 /// (Python, with `api(method, path, body)` and `ext_id` in scope).
 pub fn python_extension(dir: &TempDir, name: &str, events: &[&str], body: &str) -> PathBuf {
-    let events = events.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    let events = events
+        .iter()
+        .map(|e| format!("\"{e}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let script = format!(
         r#"#!{python}
 import http.client, json, os, sys, time
@@ -160,13 +175,20 @@ ext_id = r.getheader("Lambda-Extension-Identifier")
 pub fn telemetry_fixtures() -> Vec<(String, serde_json::Value)> {
     let dir = repo_root().join("../shared/fixtures/telemetry");
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|x| x == "json") {
             let text = std::fs::read_to_string(&path).expect("read fixture");
-            let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            out.push((path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), value));
+            let value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push((
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                value,
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

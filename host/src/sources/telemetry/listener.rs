@@ -110,13 +110,23 @@ impl TelemetryListener {
                 let tx = tx.clone();
                 let stats = task_stats.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(req, tx.clone(), stats.clone(), max_body));
+                    let service =
+                        service_fn(move |req| handle(req, tx.clone(), stats.clone(), max_body));
                     // A connection error only ends that connection.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        Ok((TelemetryListener { local_addr, stats, task }, rx))
+        Ok((
+            TelemetryListener {
+                local_addr,
+                stats,
+                task,
+            },
+            rx,
+        ))
     }
 
     /// The bound address.

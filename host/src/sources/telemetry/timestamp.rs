@@ -52,7 +52,12 @@ pub fn parse_timestamp_ms(text: &str) -> Option<f64> {
     let hour = digits(&b[11..13])?;
     let minute = digits(&b[14..16])?;
     let second = digits(&b[17..19])?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &b[19..];
@@ -132,12 +137,22 @@ mod tests {
             parse_timestamp_ms("2022-10-21T16:05:03.165123+02:00"),
             Some(1_666_361_103_165.123)
         );
-        assert_eq!(parse_timestamp_ms("2022-10-21T14:05:03Z"), Some(1_666_361_103_000.0));
+        assert_eq!(
+            parse_timestamp_ms("2022-10-21T14:05:03Z"),
+            Some(1_666_361_103_000.0)
+        );
     }
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for bad in ["", "2022", "2022-13-01T00:00:00Z", "2022-10-21T14:05:03.Z", "２０２２-10-21T14:05:03Z", "2022-10-21T14:05:03.165"] {
+        for bad in [
+            "",
+            "2022",
+            "2022-13-01T00:00:00Z",
+            "2022-10-21T14:05:03.Z",
+            "２０２２-10-21T14:05:03Z",
+            "2022-10-21T14:05:03.165",
+        ] {
             assert_eq!(parse_timestamp_ms(bad), None, "{bad}");
         }
     }

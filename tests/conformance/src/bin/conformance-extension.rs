@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lambda_extension::{
-    Error, Extension, LambdaEvent, LambdaTelemetry, LambdaTelemetryRecord, NextEvent, SharedService, service_fn,
+    Error, Extension, LambdaEvent, LambdaTelemetry, LambdaTelemetryRecord, NextEvent,
+    SharedService, service_fn,
 };
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -26,8 +27,14 @@ struct Seen {
 }
 
 fn record(line: Value) {
-    let Ok(path) = std::env::var("CONFORMANCE_OUT") else { return };
-    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    let Ok(path) = std::env::var("CONFORMANCE_OUT") else {
+        return;
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(file, "{line}");
     }
 }
@@ -43,7 +50,9 @@ fn type_name(record: &LambdaTelemetryRecord) -> &'static str {
         LambdaTelemetryRecord::PlatformRuntimeDone { .. } => "platform.runtimeDone",
         LambdaTelemetryRecord::PlatformReport { .. } => "platform.report",
         LambdaTelemetryRecord::PlatformExtension { .. } => "platform.extension",
-        LambdaTelemetryRecord::PlatformTelemetrySubscription { .. } => "platform.telemetrySubscription",
+        LambdaTelemetryRecord::PlatformTelemetrySubscription { .. } => {
+            "platform.telemetrySubscription"
+        }
         LambdaTelemetryRecord::PlatformLogsDropped { .. } => "platform.logsDropped",
     }
 }
@@ -62,7 +71,13 @@ async fn main() -> Result<(), Error> {
             let mut types = Vec::new();
             for event in &batch {
                 types.push(type_name(&event.record));
-                if let LambdaTelemetryRecord::PlatformReport { request_id, metrics, status, .. } = &event.record {
+                if let LambdaTelemetryRecord::PlatformReport {
+                    request_id,
+                    metrics,
+                    status,
+                    ..
+                } = &event.record
+                {
                     record(json!({
                         "kind": "report",
                         "requestId": request_id,
@@ -115,11 +130,19 @@ async fn main() -> Result<(), Error> {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_millis() as u64)
                         .unwrap_or(0);
-                    let budget = Duration::from_millis(shutdown.deadline_ms.saturating_sub(now_ms).saturating_sub(200));
+                    let budget = Duration::from_millis(
+                        shutdown
+                            .deadline_ms
+                            .saturating_sub(now_ms)
+                            .saturating_sub(200),
+                    );
                     let all_reported = async {
                         loop {
                             let waiting = arrived.notified();
-                            let done = seen.lock().map(|s| s.invokes.is_subset(&s.reports)).unwrap_or(true);
+                            let done = seen
+                                .lock()
+                                .map(|s| s.invokes.is_subset(&s.reports))
+                                .unwrap_or(true);
                             if done {
                                 break;
                             }
