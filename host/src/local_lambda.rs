@@ -172,7 +172,8 @@ pub fn resolve_handler(handler: &str, cwd: &Path) -> Result<ResolvedHandler, Loc
             handler: format!("{module}.{function}"),
         });
     }
-    let Some((module, function)) = handler.rsplit_once('.') else {
+    let Some((module, function)) = handler.rsplit_once('.').filter(|_| !handler.ends_with(".py"))
+    else {
         return Err(bad("expected FILE.py:FUNCTION or MODULE.FUNCTION"));
     };
     if !module.split('.').all(is_identifier) || !is_identifier(function) {

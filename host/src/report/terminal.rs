@@ -36,6 +36,13 @@ const INIT_BAR_COLUMNS: usize = 80;
 /// Widest sparkline of memory readings, columns; longer series are bucketed.
 const SPARKLINE_COLUMNS: usize = 90;
 
+/// A module whose self time is at least 1/`SLOW_SELF_SHARE` of all import
+/// time is highlighted in the tree.
+const SLOW_SELF_SHARE: u64 = 10;
+
+/// Fewest columns a module name gets in the tree, notes or not.
+const MIN_NAME_COLUMNS: usize = 12;
+
 /// Deepest tree prefix drawn in full, columns; deeper ones are cut on the left.
 const TREE_PREFIX_COLUMNS: usize = 30;
 
@@ -436,36 +443,40 @@ impl View<'_> {
             match item {
                 TreeItem::Module(i) => {
                     let m = &modules[i];
-                    let mut notes = Vec::new();
+                    let mut notes: Vec<(String, Tone)> = Vec::new();
                     if handler_module == Some(i) {
-                        notes.push(self.paint.tone(Tone::Magenta, "← handler module"));
+                        notes.push(("← handler module".to_owned(), Tone::Magenta));
                     }
-                    let mut notes_columns = if notes.is_empty() { 0 } else { 17 };
                     if let Some(error) = &m.error {
-                        let text = clip(&format!("✗ {}", clean(error)), 30);
-                        notes_columns += text.chars().count() + 1;
-                        notes.push(self.paint.tone(Tone::Red, &text));
+                        notes.push((format!("✗ {}", clean(error)), Tone::Red));
                     }
-                    let room = LINE_WIDTH_COLUMNS
-                        .saturating_sub(36 + prefix_columns + notes_columns)
-                        .max(8);
+                    let avail = LINE_WIDTH_COLUMNS.saturating_sub(36 + prefix_columns);
+                    fit_notes(&mut notes, avail.saturating_sub(MIN_NAME_COLUMNS));
+                    let notes_columns: usize =
+                        notes.iter().map(|(text, _)| text.chars().count() + 1).sum();
+                    let room = avail.saturating_sub(notes_columns).max(1);
                     let name = clip_middle(&clean(&m.module), room);
-                    let name =
-                        if Some(i) == order.first().copied() || m.self_us * 5 >= total_us.max(1) {
-                            self.paint.tone(Tone::Bold, &name)
-                        } else {
-                            name
-                        };
+                    // A module whose own time is a tenth of all imports is
+                    // the kind of culprit the tree is for: make it stand out.
+                    let heavy = m.self_us.saturating_mul(SLOW_SELF_SHARE) >= total_us.max(1);
+                    let self_ms = format!("{:>9}", fmt_ms(m.self_us as f64 / 1e3));
+                    let (name, self_ms) = if heavy {
+                        (
+                            self.paint.tone(Tone::Bold, &name),
+                            self.paint.tone(Tone::Yellow, &self_ms),
+                        )
+                    } else {
+                        (name, self_ms)
+                    };
                     let (origin, tone) = origin_label(m.origin);
                     let mut line = format!(
-                        "  {:>9}  {:>9}  {}  {prefix}{name}",
-                        fmt_ms(m.self_us as f64 / 1e3),
+                        "  {self_ms}  {:>9}  {}  {prefix}{name}",
                         fmt_ms(m.cumulative_us as f64 / 1e3),
                         self.paint.tone(tone, &format!("{origin:<8}")),
                     );
-                    for note in notes {
+                    for (note, tone) in notes {
                         line.push(' ');
-                        line.push_str(&note);
+                        line.push_str(&self.paint.tone(tone, &note));
                     }
                     lines.push(line);
                     push_level(&mut stack, items(tree.children(i)), &below, false);
@@ -759,6 +770,30 @@ enum TreeItem {
     Module(usize),
     /// Siblings left out, with everything under them.
     Elided { modules: usize, cumulative_us: u64 },
+}
+
+/// Shortens notes (the last one first, then dropping from the front) until
+/// they fit in `columns`, counting a space before each.
+fn fit_notes(notes: &mut Vec<(String, Tone)>, columns: usize) {
+    loop {
+        let width: usize = notes.iter().map(|(text, _)| text.chars().count() + 1).sum();
+        if width <= columns {
+            return;
+        }
+        let over = width - columns;
+        if let Some((last, _)) = notes.last_mut() {
+            let len = last.chars().count();
+            let shorter = len.saturating_sub(over).max(4);
+            if shorter < len {
+                *last = clip(last, shorter);
+                continue;
+            }
+        }
+        if notes.is_empty() {
+            return;
+        }
+        notes.remove(0);
+    }
 }
 
 /// Cuts a tree prefix deeper than [`TREE_PREFIX_COLUMNS`] on the left, so a
@@ -1144,6 +1179,8 @@ mod tests {
                 ..ImportedModule::default()
             });
         }
+        let bottom = modules.len() - 1;
+        modules[bottom].error = Some("ModuleNotFoundError: a very long explanation".into());
         modules.push(ImportedModule {
             module: "orphan".into(),
             parent: Some(9_999),
@@ -1153,6 +1190,10 @@ mod tests {
             environments: vec![EnvironmentRun {
                 init: InitReport {
                     imports: Some(crate::model::ImportProfile { modules }),
+                    python: Some(crate::model::PythonInit {
+                        handler_module: Some(bottom),
+                        ..crate::model::PythonInit::default()
+                    }),
                     init_status: Some("error".into()),
                     error_type: Some("Runtime.ImportModuleError".into()),
                     ..InitReport::default()
@@ -1177,6 +1218,7 @@ mod tests {
         assert!(!text.contains('\x1b'));
         assert!(text.contains("init failed: Runtime.ImportModuleError"));
         assert!(text.contains("orphan"));
+        assert!(line_with(&text, "chain39").contains("← handler module ✗ Modul"));
         for line in text.lines() {
             assert!(
                 line.chars().count() <= LINE_WIDTH_COLUMNS,
@@ -1208,5 +1250,21 @@ mod tests {
         assert_eq!(fmt_ms(182.4), "182.4 ms");
         assert_eq!(fmt_ms(0.42), "0.42 ms");
         assert_eq!(fmt_ms(-0.0), "0.00 ms");
+        let mut notes = vec![
+            ("abcdef".to_owned(), Tone::Red),
+            ("0123456789".to_owned(), Tone::Red),
+        ];
+        fit_notes(&mut notes, 14);
+        assert_eq!(
+            notes.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(),
+            ["abcdef", "0123…"]
+        );
+        fit_notes(&mut notes, 5);
+        assert_eq!(
+            notes.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(),
+            ["0123…"]
+        );
+        fit_notes(&mut notes, 0);
+        assert!(notes.is_empty());
     }
 }
