@@ -15,7 +15,7 @@
 //! (`PYROMETER_BENCH_ROLE`), so every case crosses a process boundary.
 //! Run: `cargo bench -p pyrometer --bench emulator`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -30,7 +30,10 @@ const PYTHON_ITERATIONS: usize = 1000;
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
-        Ok("runtime") => runtime_loop(&std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default(), usize::MAX),
+        Ok("runtime") => runtime_loop(
+            &std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default(),
+            usize::MAX,
+        ),
         Ok("baseline") => baseline_client(),
         _ => run(),
     }
@@ -39,7 +42,9 @@ fn main() {
 /// A minimal Runtime API client over one keep-alive connection: `next`, then
 /// `response` with `{}`, `iterations` times (or until the server goes away).
 fn runtime_loop(api: &str, iterations: usize) {
-    let Ok(stream) = TcpStream::connect(api) else { return };
+    let Ok(stream) = TcpStream::connect(api) else {
+        return;
+    };
     let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream.try_clone().unwrap_or_else(|_| std::process::exit(1)));
     let mut writer = stream;
@@ -48,7 +53,9 @@ fn runtime_loop(api: &str, iterations: usize) {
         if writer.write_all(next.as_bytes()).is_err() {
             return;
         }
-        let Some((status, id)) = read_response(&mut reader) else { return };
+        let Some((status, id)) = read_response(&mut reader) else {
+            return;
+        };
         if status != 200 {
             return;
         }
@@ -84,14 +91,17 @@ fn read_response(reader: &mut impl BufRead) -> Option<(u16, String)> {
         }
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
+    std::io::Read::read_exact(reader, &mut body).ok()?;
     Some((status, id))
 }
 
 /// The baseline client: warm up, then time the loop; prints nanoseconds.
 fn baseline_client() {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
-    let iterations: usize = std::env::var("ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let iterations: usize = std::env::var("ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     runtime_loop(&api, WARMUP);
     let started = Instant::now();
     runtime_loop(&api, iterations);
@@ -110,22 +120,28 @@ fn baseline_server() -> (tokio::runtime::Runtime, std::net::SocketAddr) {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
     runtime.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"{}")));
-                    if req.method() == hyper::Method::GET {
-                        response
-                            .headers_mut()
-                            .insert("Lambda-Runtime-Aws-Request-Id", hyper::header::HeaderValue::from_static("id"));
-                    } else {
-                        *response.status_mut() = hyper::StatusCode::ACCEPTED;
-                    }
-                    Ok::<_, std::convert::Infallible>(response)
-                });
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let mut response =
+                            hyper::Response::new(Full::new(Bytes::from_static(b"{}")));
+                        if req.method() == hyper::Method::GET {
+                            response.headers_mut().insert(
+                                "Lambda-Runtime-Aws-Request-Id",
+                                hyper::header::HeaderValue::from_static("id"),
+                            );
+                        } else {
+                            *response.status_mut() = hyper::StatusCode::ACCEPTED;
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -155,26 +171,37 @@ fn measure_baseline(iterations: usize) -> Measured {
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("baseline client: {e}"));
-    let nanos: u64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0);
+    let nanos: u64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
     assert!(nanos > 0, "the baseline client failed");
-    Measured { per_op: Duration::from_nanos(nanos) / iterations as u32 }
+    Measured {
+        per_op: Duration::from_nanos(nanos) / iterations as u32,
+    }
 }
 
 fn measure_emulator(config: EmulatorConfig, iterations: usize) -> Measured {
     let mut emulator = Emulator::start(config).unwrap_or_else(|e| panic!("emulator: {e}"));
     for _ in 0..WARMUP {
-        let outcome = emulator.invoke("{}").unwrap_or_else(|e| panic!("invoke: {e}"));
+        let outcome = emulator
+            .invoke("{}")
+            .unwrap_or_else(|e| panic!("invoke: {e}"));
         assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
     }
     // Keep the retained log from growing across the measured loop.
     emulator.drain_events();
     let started = Instant::now();
     for _ in 0..iterations {
-        let outcome = emulator.invoke("{}").unwrap_or_else(|e| panic!("invoke: {e}"));
+        let outcome = emulator
+            .invoke("{}")
+            .unwrap_or_else(|e| panic!("invoke: {e}"));
         assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
     }
     let elapsed = started.elapsed();
-    Measured { per_op: elapsed / iterations as u32 }
+    Measured {
+        per_op: elapsed / iterations as u32,
+    }
 }
 
 fn python() -> PathBuf {
@@ -186,10 +213,14 @@ fn python() -> PathBuf {
 }
 
 fn run() {
-    let scratch = std::env::temp_dir().join(format!("pyrometer-bench-emulator-{}", std::process::id()));
+    let scratch =
+        std::env::temp_dir().join(format!("pyrometer-bench-emulator-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap_or_else(|e| panic!("scratch dir: {e}"));
-    std::fs::write(scratch.join("noop.py"), "def handler(event, context):\n    return None\n")
-        .unwrap_or_else(|e| panic!("write handler: {e}"));
+    std::fs::write(
+        scratch.join("noop.py"),
+        "def handler(event, context):\n    return None\n",
+    )
+    .unwrap_or_else(|e| panic!("write handler: {e}"));
 
     let baseline = measure_baseline(RUST_ITERATIONS);
 
@@ -198,13 +229,17 @@ fn run() {
     minimal.env.push((ROLE.into(), "runtime".into()));
     let with_minimal = measure_emulator(minimal, RUST_ITERATIONS);
 
-    let runtime_script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/pyrometer_runtime.py");
+    let runtime_script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/pyrometer_runtime.py");
     let builtin = EmulatorConfig::new([python(), runtime_script], "noop.handler", &scratch);
     let with_python = measure_emulator(builtin, PYTHON_ITERATIONS);
     let _ = std::fs::remove_dir_all(&scratch);
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!("emulator overhead per invocation (no-op handler, loopback, {} + {} iterations)", RUST_ITERATIONS, PYTHON_ITERATIONS);
+    println!(
+        "emulator overhead per invocation (no-op handler, loopback, {} + {} iterations)",
+        RUST_ITERATIONS, PYTHON_ITERATIONS
+    );
     println!(
         "  baseline: next + response round trips, bare hyper server  {:>8.1} µs/invocation  {:>8.0} invocations/s",
         us(baseline.per_op),

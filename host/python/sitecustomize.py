@@ -12,24 +12,31 @@ reports them as it always does.
 def _start_probe():
     import os
 
+    # Imported whether the probe is on or off: its own few allocations happen
+    # before the probe can count them (see below), so on and off differ only
+    # by what the probe itself allocates.
+    import gc
+
     if not os.environ.get("PYROMETER_PROBE_SOCKET"):
         return  # off: load nothing, so the program runs as it would without us
-    import gc
     from time import perf_counter_ns
 
     started = perf_counter_ns()
     # No collection while the probe loads, and the probe's own allocations
     # offset afterwards (see pyrometer_probe.runtime.keep_gc_schedule).
-    gc_count = gc.get_count()
+    before = gc.get_count()
     collecting = gc.isenabled()
     gc.disable()
+    runtime = None
     try:
-        from pyrometer_probe import process
+        from pyrometer_probe import process, runtime
 
-        process.start(started, gc_count=gc_count)
+        process.start(started)
     except Exception:  # the probe must never stop the interpreter from starting
         pass
     finally:
+        if runtime is not None:
+            runtime.keep_gc_schedule(before)
         if collecting:
             gc.enable()
 

@@ -172,7 +172,9 @@ pub fn resolve_handler(handler: &str, cwd: &Path) -> Result<ResolvedHandler, Loc
             handler: format!("{module}.{function}"),
         });
     }
-    let Some((module, function)) = handler.rsplit_once('.').filter(|_| !handler.ends_with(".py"))
+    let Some((module, function)) = handler
+        .rsplit_once('.')
+        .filter(|_| !handler.ends_with(".py"))
     else {
         return Err(bad("expected FILE.py:FUNCTION or MODULE.FUNCTION"));
     };

@@ -4,7 +4,9 @@
 //! (`host/python/tests/apps/heavyapp`, about 300 modules), alternately with
 //! `-X importtime` (parsed by `sources::importtime`) and with the probe
 //! (received on a Unix datagram socket, decoded by `sources::probe`), and
-//! compares the medians of several runs over the app's import tree:
+//! compares the medians of several runs over the app's import tree (both modes
+//! run with the same environment, the probe being off in the first; see
+//! [`pythonpath`]):
 //!
 //! * every module with a cumulative time of at least 2 ms is within ±20%;
 //! * of the ten slowest modules by cumulative time, at least eight are the same.
@@ -119,8 +121,21 @@ fn precompile(python: &str) {
     assert!(status.success(), "compileall failed");
 }
 
+/// The same `PYTHONPATH` in both modes, probe directory included.
+///
+/// Garbage collections run after a fixed number of allocations, so anything
+/// that changes what the interpreter allocates before the app -- even one more
+/// `sys.path` entry -- moves millisecond-long collections from one module's
+/// import to another's. With the same path (and the probe off, its
+/// `sitecustomize` returning at once, when `PYROMETER_PROBE_SOCKET` is empty)
+/// the two modes differ only in the probe being on.
+fn pythonpath() -> String {
+    format!("{}:{}", python_dir().display(), apps_dir().display())
+}
+
 fn importtime_profile(python: &str) -> ImportProfile {
-    let output = base_command(python, &apps_dir().to_string_lossy())
+    let output = base_command(python, &pythonpath())
+        .env("PYROMETER_PROBE_SOCKET", "")
         .args(["-X", "importtime", "-c", &format!("import {APP_ROOT}")])
         .stderr(Stdio::piped())
         .output()
@@ -158,8 +173,7 @@ fn probe_profile(python: &str, socket_dir: &Path, run: usize) -> ImportProfile {
             datagrams
         })
     };
-    let pythonpath = format!("{}:{}", python_dir().display(), apps_dir().display());
-    let output = base_command(python, &pythonpath)
+    let output = base_command(python, &pythonpath())
         .env("PYROMETER_PROBE_SOCKET", &path)
         .args(["-c", &format!("import {APP_ROOT}")])
         .stderr(Stdio::piped())

@@ -72,12 +72,11 @@ def _disabled_by_env(environ):
     return path
 
 
-def start(started_perf_ns=None, environ=None, gc_count=None):
+def start(started_perf_ns=None, environ=None):
     """Start measuring: install the import hook and the GC callback. Never raises.
 
-    Called by ``sitecustomize`` as early as the interpreter allows, with
-    ``gc.get_count()`` from before the probe was loaded. Does nothing unless
-    ``PYROMETER_PROBE_SOCKET`` names a socket.
+    Called by ``sitecustomize`` as early as the interpreter allows. Does
+    nothing unless ``PYROMETER_PROBE_SOCKET`` names a socket.
     """
     try:
         environ = os.environ if environ is None else environ
@@ -103,7 +102,6 @@ def start(started_perf_ns=None, environ=None, gc_count=None):
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
         atexit.register(at_exit)
-        runtime.keep_gc_schedule(gc_count)
         state.probe_init_ns = perf_counter_ns() - state.probe_perf_ns
         return True
     except Exception:

@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 use super::delivery::FlushSignal;
 use crate::sources::telemetry::TelemetryEvent;
 
+/// Ended subscriptions remembered for [`TelemetryHub::reports`].
+const MAX_ENDED_SUBSCRIPTIONS: usize = 1_000;
 /// Events of one environment kept for late subscribers.
 const MAX_BACKLOG_EVENTS: usize = 10_000;
 
@@ -232,6 +234,14 @@ struct HubInner {
     finished: Vec<Ended>,
 }
 
+impl HubInner {
+    /// Keeps the history of ended subscriptions bounded.
+    fn forget_oldest_ended(&mut self) {
+        let excess = self.finished.len().saturating_sub(MAX_ENDED_SUBSCRIPTIONS);
+        self.finished.drain(..excess);
+    }
+}
+
 /// Fan-out, retention and backlog of the emulator's telemetry.
 pub(crate) struct TelemetryHub {
     inner: Mutex<HubInner>,
@@ -277,6 +287,7 @@ impl TelemetryHub {
         for i in gone.into_iter().rev() {
             let sub = inner.subscribers.remove(i);
             inner.finished.push(sub.end());
+            inner.forget_oldest_ended();
         }
         if inner.backlog.len() >= MAX_BACKLOG_EVENTS {
             inner.backlog.pop_front();
@@ -306,6 +317,7 @@ impl TelemetryHub {
         {
             let old = inner.subscribers.remove(i);
             inner.finished.push(old.end());
+            inner.forget_oldest_ended();
         }
         if replay {
             for (event, encoded) in &inner.backlog {
@@ -340,6 +352,7 @@ impl TelemetryHub {
         inner
             .finished
             .extend(ended.into_iter().map(Subscriber::end));
+        inner.forget_oldest_ended();
     }
 
     /// Every subscription so far, active ones first.

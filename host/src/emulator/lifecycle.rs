@@ -489,7 +489,17 @@ fn settle(
         Some(Reply::Error(error)) => (None, Some(error)),
         None => (None, None),
     };
-    let error = platform_error.or(reply_error);
+    let error = platform_error.or(reply_error).or_else(|| {
+        // Failed without a word from the runtime (it called `next` without answering).
+        let error_type = invocation
+            .runtime_done
+            .as_ref()
+            .and_then(|(_, _, t)| t.clone())?;
+        Some(FunctionError::platform(
+            &error_type,
+            "the runtime asked for the next invocation without answering this one",
+        ))
+    });
     let duration = now.saturating_duration_since(invocation.started);
     let init_duration = state.unreported_init.take();
     shared.hub.emit(events::report(

@@ -1218,7 +1218,11 @@ mod tests {
         assert!(!text.contains('\x1b'));
         assert!(text.contains("init failed: Runtime.ImportModuleError"));
         assert!(text.contains("orphan"));
-        assert!(line_with(&text, "chain39").contains("← handler module ✗ Modul"));
+        let bottom_line = line_with(&text, "chain39");
+        assert!(
+            bottom_line.contains("chain39 ← handler module ✗ M"),
+            "{bottom_line}"
+        );
         for line in text.lines() {
             assert!(
                 line.chars().count() <= LINE_WIDTH_COLUMNS,
@@ -1257,12 +1261,12 @@ mod tests {
         fit_notes(&mut notes, 14);
         assert_eq!(
             notes.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(),
-            ["abcdef", "0123…"]
+            ["abcdef", "01234…"]
         );
         fit_notes(&mut notes, 5);
         assert_eq!(
             notes.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(),
-            ["0123…"]
+            ["012…"]
         );
         fit_notes(&mut notes, 0);
         assert!(notes.is_empty());
