@@ -57,6 +57,7 @@ fn registry() -> Arc<MetricsRegistry> {
     let metrics = (0..40)
         .flat_map(|family| {
             (0..20).map(move |label| PluginMetric {
+                plugin: String::new(),
                 name: format!("bench_plugin_family_{family}"),
                 kind: MetricKind::Gauge,
                 help: "A benchmark gauge.".into(),

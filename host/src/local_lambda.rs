@@ -11,12 +11,15 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::collector::{Collector, CollectorConfig, Drained, PlatformEvent};
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, ShutdownReason};
+use crate::export::registry::MetricsRegistry;
+use crate::export::{ExportConfig, Exporters, Identity};
 use crate::model::{Batch, FunctionInfo, Invocation, Status};
 use crate::plugins::{PluginSet, PluginSpec};
 use crate::python_assets::{self, ProbeInstall};
@@ -68,6 +71,9 @@ pub struct LocalLambdaConfig {
     pub plugins: Vec<PluginSpec>,
     /// The function name shown in reports and metrics.
     pub function_name: String,
+    /// Exporters flushed after every invocation (one Pushgateway group /
+    /// remote-write `instance` per execution environment); none by default.
+    pub export: Option<ExportConfig>,
 }
 
 impl LocalLambdaConfig {
@@ -86,6 +92,7 @@ impl LocalLambdaConfig {
             extensions: Vec::new(),
             plugins: Vec::new(),
             function_name: "local-function".into(),
+            export: None,
         }
     }
 }
@@ -117,6 +124,9 @@ pub enum LocalLambdaError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::LoadError),
+    /// An exporter's configuration is invalid.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// Setting up (probe directory, socket, plugin engine) failed.
     #[error("{0}")]
     Setup(String),
@@ -262,7 +272,8 @@ pub fn run(
     });
     let total = config.invocations * config.environments;
     let mut done = 0;
-    for _ in 0..config.environments {
+    for environment in 0..config.environments {
+        let mut sink = MetricsSink::new(config.export.as_ref(), &function, environment)?;
         let mut sampler = None;
         for _ in 0..config.invocations {
             if sampler.is_none() {
@@ -280,7 +291,8 @@ pub fn run(
             let end = sampler.as_mut().and_then(|s| s.sample_tree().ok());
             feed_events(&emulator, &mut collector, &outcome.request_id, start, end);
             socket.drain_into(&mut collector);
-            flush(&mut collector, &mut plugins, &function, &mut report);
+            let drained = collector.drain();
+            absorb(&mut report, drained, &function, &mut plugins, &mut sink);
             done += 1;
             progress(Progress { done, total });
             if outcome.environment_reset {
@@ -291,7 +303,8 @@ pub fn run(
         feed_events(&emulator, &mut collector, "", None, None);
         socket.drain_into(&mut collector);
         let last = collector.finish_all();
-        absorb(&mut report, last, &function, &mut plugins);
+        absorb(&mut report, last, &function, &mut plugins, &mut sink);
+        sink.shutdown();
     }
     report.summary = crate::report::summary::summarize(&report.environments);
     let _ = std::fs::remove_dir_all(&workdir);
@@ -360,23 +373,68 @@ fn feed_events(
     }
 }
 
-/// Drains the collector, runs the plugins over what completed, and files it
-/// in the report.
-fn flush(
-    collector: &mut Collector,
-    plugins: &mut PluginSet,
-    function: &FunctionInfo,
-    report: &mut LambdaReport,
-) {
-    let drained = collector.drain();
-    absorb(report, drained, function, plugins);
+/// Where metrics go when exporters are configured: a registry per execution
+/// environment (its own Pushgateway group / `instance`) and its exporters.
+struct MetricsSink {
+    registry: Arc<MetricsRegistry>,
+    exporters: Option<Exporters>,
 }
 
+/// The final flush's budget when an environment ends (Lambda gives 2 s to
+/// extensions at SHUTDOWN).
+const SHUTDOWN_FLUSH_BUDGET: Duration = Duration::from_secs(2);
+
+impl MetricsSink {
+    fn new(
+        config: Option<&ExportConfig>,
+        function: &FunctionInfo,
+        environment: usize,
+    ) -> Result<Self, LocalLambdaError> {
+        let identity = Identity::for_function(function, format!("local-{}-{environment}", std::process::id()));
+        let registry = Arc::new(MetricsRegistry::new(&identity));
+        let exporters = match config {
+            Some(c) => Some(Exporters::from_config(c, identity, Arc::clone(&registry))?),
+            None => None,
+        };
+        Ok(Self {
+            registry,
+            exporters,
+        })
+    }
+
+    fn record(&self, batch: &Batch, output: &crate::model::PluginOutput) {
+        self.registry.record_batch(batch);
+        for m in &output.metrics {
+            self.registry.record_plugin_metric(&m.plugin, m);
+        }
+        for f in &output.findings {
+            self.registry.record_finding(f);
+        }
+    }
+
+    /// Exporters log and count their own failures; a run never fails on them.
+    fn flush(&mut self) {
+        if let Some(e) = self.exporters.as_mut() {
+            e.flush();
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(e) = self.exporters.as_mut() {
+            e.shutdown(std::time::Instant::now() + SHUTDOWN_FLUSH_BUDGET);
+        }
+    }
+}
+
+/// Runs the plugins over what the collector completed (under the registry's
+/// recorder, so their self-metrics are exported too), files it in the
+/// report, and flushes the exporters.
 fn absorb(
     report: &mut LambdaReport,
     drained: Drained,
     function: &FunctionInfo,
     plugins: &mut PluginSet,
+    sink: &mut MetricsSink,
 ) {
     let imports = drained.inits.iter().find_map(|i| i.imports.clone());
     for init in drained.inits {
@@ -398,7 +456,9 @@ fn absorb(
         invocations: drained.invocations.clone(),
         imports,
     };
-    let run = plugins.run(&batch);
+    let run = metrics::with_local_recorder(sink.registry.recorder(), || plugins.run(&batch));
+    sink.record(&batch, &run.output);
+    sink.flush();
     for finding in run.output.findings {
         // Plugins re-state a standing finding on every flush: keep its latest word.
         report.findings.retain(|f| {

@@ -183,6 +183,9 @@ pub enum MetricKind {
 /// One metric sample produced by a plugin, validated by the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginMetric {
+    /// The plugin that produced it.
+    #[serde(default)]
+    pub plugin: String,
     /// Prometheus metric name.
     pub name: String,
     /// Counter, gauge or histogram.

@@ -565,3 +565,98 @@ fn max_memory_used_follows_the_runtimes_peak_rss() {
         "a peak, not the current RSS"
     );
 }
+
+#[test]
+fn an_extensions_directory_starts_every_executable_in_name_order() {
+    let dir = app_dir();
+    let quiet = "while True:\n    api('GET', '/2020-01-01/extension/event/next', headers={'Lambda-Extension-Identifier': ext_id})";
+    python_extension(&dir, "b-ext", &["INVOKE"], quiet);
+    python_extension(&dir, "a-ext", &["INVOKE"], quiet);
+    dir.write("extensions/README", "not executable, not an extension");
+    let mut config = builtin_config(dir.path(), "app.handler");
+    config.extensions_dir = Some(dir.path().join("extensions"));
+    let mut emulator = Emulator::start(config).expect("start");
+    let init = emulator.init().expect("a new environment");
+    assert_eq!(init.status, Status::Success, "{:?}", init.error);
+    assert_eq!(init.extensions, ["a-ext", "b-ext"]);
+    assert!(emulator.init().is_none(), "already initialised");
+    let outcome = emulator.invoke("{}").expect("invoke");
+    assert!(outcome.cold_start, "the first invocation after init() is still the cold one");
+    assert_eq!(outcome.init.as_ref().map(|i| i.extensions.len()), Some(2));
+    let registered: Vec<String> = emulator
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Extension(x) => x.name,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(registered.len(), 2);
+}
+
+#[test]
+fn client_context_and_cognito_identity_reach_the_handler() {
+    let dir = TempDir::new("ctx");
+    dir.write(
+        "ctx.py",
+        "def handler(event, context):\n    return {'cc': context.client_context, 'id': context.identity}\n",
+    );
+    let mut emulator = Emulator::start(builtin_config(dir.path(), "ctx.handler")).expect("start");
+    let outcome = emulator
+        .invoke_with(pyrometer::emulator::InvokeRequest {
+            payload: "{}".into(),
+            client_context: Some(r#"{"custom": {"k": "v"}}"#.into()),
+            cognito_identity: Some(r#"{"cognitoIdentityId": "us-east-1:abc"}"#.into()),
+        })
+        .expect("invoke");
+    let body = json(&outcome.response);
+    assert_eq!(body["cc"]["custom"]["k"], "v");
+    assert_eq!(body["id"]["cognitoIdentityId"], "us-east-1:abc");
+}
+
+#[test]
+fn an_extension_init_error_fails_init_with_its_type() {
+    let dir = app_dir();
+    let ext = python_extension(
+        &dir,
+        "picky-ext",
+        &["INVOKE"],
+        "api('POST', '/2020-01-01/extension/init/error', json.dumps({'errorMessage': 'no config', 'errorType': 'Extension.ConfigInvalid', 'stackTrace': []}),\n    {'Lambda-Extension-Identifier': ext_id, 'Lambda-Extension-Function-Error-Type': 'Extension.ConfigInvalid'})\nsys.exit(1)",
+    );
+    let mut config = builtin_config(dir.path(), "app.handler");
+    config.extensions.push(ext);
+    let mut emulator = Emulator::start(config).expect("start");
+    let outcome = emulator.invoke("{}").expect("invoke");
+    assert_eq!(outcome.status, Status::Error);
+    let error = outcome.error.as_ref().expect("error");
+    assert_eq!(error.error_type, "Extension.ConfigInvalid");
+    assert_eq!(error.error_message, "no config");
+}
+
+#[test]
+fn dropping_the_emulator_kills_its_processes() {
+    let dir = app_dir();
+    let ext = python_extension(
+        &dir,
+        "idle-ext",
+        &["INVOKE"],
+        "while True:\n    api('GET', '/2020-01-01/extension/event/next', headers={'Lambda-Extension-Identifier': ext_id})",
+    );
+    let mut config = builtin_config(dir.path(), "app.handler");
+    config.extensions.push(ext);
+    let mut emulator = Emulator::start(config).expect("start");
+    assert_eq!(emulator.invoke("{}").expect("invoke").status, Status::Success);
+    let runtime = emulator.runtime_pid().expect("a runtime");
+    drop(emulator);
+    // Another process's death has no event to wait on here: poll, bounded.
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|s| s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+            .unwrap_or(true)
+    };
+    let deadline = Instant::now() + HANG_BOUND;
+    while !gone(runtime) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone(runtime), "the runtime outlived the emulator");
+}

@@ -122,6 +122,7 @@ fn flushes_write_valid_emf_within_the_limits_and_deltas_add_up() {
     // 150 plugin gauges under one label set: more than 100 metrics per directive.
     let metrics = (0..150)
         .map(|i| PluginMetric {
+            plugin: String::new(),
             name: format!("plugin_gauge_{i}"),
             kind: MetricKind::Gauge,
             help: "A gauge.".into(),

@@ -77,6 +77,7 @@ fn populated() -> Arc<MetricsRegistry> {
         &PluginOutput {
             metrics: vec![
                 PluginMetric {
+                    plugin: String::new(),
                     name: "leak_suspect_growth_bytes".into(),
                     kind: MetricKind::Gauge,
                     help: "Growth of \"allocated\" memory\nper invocation.".into(),
@@ -84,6 +85,7 @@ fn populated() -> Arc<MetricsRegistry> {
                     value: 1024.0,
                 },
                 PluginMetric {
+                    plugin: String::new(),
                     name: "leak_checks_total".into(),
                     kind: MetricKind::Counter,
                     help: "Checks run.".into(),
@@ -91,6 +93,7 @@ fn populated() -> Arc<MetricsRegistry> {
                     value: 0.5,
                 },
                 PluginMetric {
+                    plugin: String::new(),
                     name: "leak_check_duration_seconds".into(),
                     kind: MetricKind::Histogram,
                     help: "Duration of a check.".into(),

@@ -115,6 +115,7 @@ fn values_with_slashes_make_distinct_groups() {
 fn plugin_metric(kind: MetricKind) -> PluginOutput {
     PluginOutput {
         metrics: vec![PluginMetric {
+            plugin: String::new(),
             name: "clashing_metric".into(),
             kind,
             help: "Pushed as two types.".into(),

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use pyrometer::export::ExportConfig;
+use pyrometer::export::emf::EmfConfig;
+use pyrometer::export::pushgateway::PushgatewayConfig;
+use pyrometer::export::remote_write::RemoteWriteConfig;
 use pyrometer::local_lambda::{self, LocalLambdaConfig, Progress, RuntimeClient};
 use pyrometer::plugins::PluginSpec;
 use pyrometer::report::{LambdaReport, html, speedscope, terminal};
@@ -61,6 +65,15 @@ pub(crate) struct LambdaArgs {
     /// Write the import tree as folded stacks (flamegraph.pl, inferno).
     #[arg(long, value_name = "FILE")]
     folded: Option<PathBuf>,
+    /// Push metrics to this Prometheus Pushgateway after every invocation.
+    #[arg(long, value_name = "URL")]
+    push_gateway: Option<String>,
+    /// Send metrics to this Prometheus remote-write endpoint after every invocation.
+    #[arg(long, value_name = "URL")]
+    remote_write: Option<String>,
+    /// Print CloudWatch EMF lines on stdout after every invocation (as in Lambda).
+    #[arg(long)]
+    emf: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -118,6 +131,14 @@ fn config(args: &LambdaArgs) -> anyhow::Result<LocalLambdaConfig> {
     config.extensions.clone_from(&args.extensions);
     config.function_name.clone_from(&args.function_name);
     config.plugins = plugin_specs(&args.plugins, &args.plugin_config)?;
+    if args.push_gateway.is_some() || args.remote_write.is_some() || args.emf {
+        config.export = Some(ExportConfig {
+            pushgateway: args.push_gateway.clone().map(PushgatewayConfig::new),
+            remote_write: args.remote_write.clone().map(RemoteWriteConfig::new),
+            emf: args.emf.then(EmfConfig::default),
+            ..ExportConfig::default()
+        });
+    }
     Ok(config)
 }
 

@@ -608,6 +608,7 @@ mod tests {
     fn plugin_metrics_add_set_observe_and_clashes_are_refused() {
         let registry = MetricsRegistry::new(&identity());
         let metric = |name: &str, kind, value| PluginMetric {
+            plugin: String::new(),
             name: name.into(),
             kind,
             help: "From a test plugin.".into(),

@@ -81,9 +81,10 @@ fn origin_to_wit(o: Origin) -> wit::Origin {
     }
 }
 
-/// Converts one plugin metric from the WIT form.
-pub fn metric_from_wit(m: wit::Metric) -> PluginMetric {
+/// Converts one plugin metric from the WIT form, attributing it to `plugin`.
+pub fn metric_from_wit(plugin: &str, m: wit::Metric) -> PluginMetric {
     PluginMetric {
+        plugin: plugin.to_owned(),
         name: m.name,
         kind: match m.kind {
             wit::MetricKind::Counter => MetricKind::Counter,

@@ -50,7 +50,11 @@ pub fn validate_output(
             limits.max_output_bytes
         ));
     }
-    let metrics: Vec<_> = output.metrics.into_iter().map(metric_from_wit).collect();
+    let metrics: Vec<_> = output
+        .metrics
+        .into_iter()
+        .map(|m| metric_from_wit(plugin, m))
+        .collect();
     let mut new_kinds = Vec::new();
     for m in &metrics {
         check_metric_name(&m.name)?;

@@ -4,13 +4,20 @@
 //!
 //! The report is built once from what the collector and the plugins produced;
 //! every renderer reads only the report, so the JSON holds everything any view
-//! shows.
-
-mod import_tree;
+//! shows. One file per concern:
+//!
+//! - [`summary`]: the headline figures ([`summarize`], [`Distribution::of`]);
+//! - [`terminal`]: the view printed when a run ends ([`write_terminal`]);
+//! - [`html`]: the self-contained page of `--html` ([`html_page`]);
+//! - [`speedscope`]: the import tree for existing profile viewers
+//!   ([`speedscope_json`], [`folded_stacks`]);
+//! - `import_tree`: the children lists of an import profile the views walk;
+//! - `SCHEMA.md`: every field of the `--json` output, documented.
 
 #[cfg(test)]
 mod fixture;
 pub mod html;
+mod import_tree;
 pub mod speedscope;
 pub mod summary;
 pub mod terminal;

@@ -8,8 +8,8 @@
 //! opened (or where its previous sibling closed) and closes after its
 //! cumulative time, children in the order their imports began. Offsets are
 //! microseconds from the first import. Malformed trees (a parent index that
-//! does not point to an earlier module) are read as top-level modules, see
-//! [`super::import_tree`].
+//! does not point to an earlier module) are read as top-level modules, as in
+//! every view of the report.
 
 use serde_json::{Value, json};
 

@@ -286,7 +286,7 @@ impl View<'_> {
                 ];
                 let widths = bar_widths(&values, INIT_BAR_COLUMNS);
                 let mut bar = String::new();
-                for ((&(_, tone, glyph), width), _) in parts.iter().zip(widths).zip(values) {
+                for (&(_, tone, glyph), width) in parts.iter().zip(widths) {
                     let mark = if self.paint.color { '█' } else { glyph };
                     bar.push_str(&self.paint.tone(tone, &mark.to_string().repeat(width)));
                 }
@@ -345,7 +345,7 @@ impl View<'_> {
         };
         let tree = ImportTree::new(profile);
         let modules = tree.modules();
-        let total_us: u64 = tree.roots().iter().map(|&r| modules[r].cumulative_us).sum();
+        let total_us = saturating_sum(tree.roots().iter().map(|&r| modules[r].cumulative_us));
         let shown = self.top_imports.min(modules.len());
         self.section(
             lines,
@@ -362,33 +362,8 @@ impl View<'_> {
             &format!("  {:>9}  {:>9}  {:<8}  module", "self", "cum", "origin"),
         ));
 
-        // The top modules by cumulative time, failed imports and the handler's
-        // module, each with its ancestors so it hangs under its importer.
-        let mut order: Vec<usize> = (0..modules.len()).collect();
-        order.sort_by(|&a, &b| {
-            modules[b]
-                .cumulative_us
-                .cmp(&modules[a].cumulative_us)
-                .then(a.cmp(&b))
-        });
         let handler_module = env.init.python.as_ref().and_then(|py| py.handler_module);
-        let failed = (0..modules.len()).filter(|&i| modules[i].error.is_some());
-        let wanted = order
-            .iter()
-            .copied()
-            .take(shown)
-            .chain(failed)
-            .chain(handler_module.filter(|&i| i < modules.len()));
-        let mut kept: HashSet<usize> = HashSet::new();
-        for i in wanted {
-            let mut at = Some(i);
-            while let Some(m) = at {
-                if !kept.insert(m) {
-                    break;
-                }
-                at = tree.parent(m);
-            }
-        }
+        let kept = kept_modules(&tree, shown, handler_module);
 
         // Depth-first over kept modules, siblings by cumulative time; each
         // level's leftovers summarized on one line.
@@ -413,7 +388,7 @@ impl View<'_> {
             if !elided.is_empty() {
                 items.push(TreeItem::Elided {
                     modules: elided.iter().map(|&c| tree.subtree_len(c)).sum(),
-                    cumulative_us: elided.iter().map(|&c| modules[c].cumulative_us).sum(),
+                    cumulative_us: saturating_sum(elided.iter().map(|&c| modules[c].cumulative_us)),
                 });
             }
             items
@@ -761,6 +736,46 @@ impl View<'_> {
             .iter()
             .flat_map(|env: &EnvironmentRun| env.invocations.iter())
     }
+}
+
+/// The modules the tree shows: the `top` by cumulative time, every failed
+/// import and the handler's module, each with its ancestors so it hangs under
+/// its importer.
+fn kept_modules(
+    tree: &ImportTree<'_>,
+    top: usize,
+    handler_module: Option<usize>,
+) -> HashSet<usize> {
+    let modules = tree.modules();
+    let mut order: Vec<usize> = (0..modules.len()).collect();
+    order.sort_by(|&a, &b| {
+        modules[b]
+            .cumulative_us
+            .cmp(&modules[a].cumulative_us)
+            .then(a.cmp(&b))
+    });
+    let failed = (0..modules.len()).filter(|&i| modules[i].error.is_some());
+    let wanted = order
+        .into_iter()
+        .take(top)
+        .chain(failed)
+        .chain(handler_module.filter(|&i| i < modules.len()));
+    let mut kept = HashSet::new();
+    for i in wanted {
+        let mut at = Some(i);
+        while let Some(m) = at {
+            if !kept.insert(m) {
+                break;
+            }
+            at = tree.parent(m);
+        }
+    }
+    kept
+}
+
+/// Microseconds added without overflow, whatever a profile file holds.
+fn saturating_sum(values: impl Iterator<Item = u64>) -> u64 {
+    values.fold(0, u64::saturating_add)
 }
 
 /// One line of the import tree.
