@@ -390,7 +390,10 @@ impl MetricsSink {
         function: &FunctionInfo,
         environment: usize,
     ) -> Result<Self, LocalLambdaError> {
-        let identity = Identity::for_function(function, format!("local-{}-{environment}", std::process::id()));
+        let identity = Identity::for_function(
+            function,
+            format!("local-{}-{environment}", std::process::id()),
+        );
         let registry = Arc::new(MetricsRegistry::new(&identity));
         let exporters = match config {
             Some(c) => Some(Exporters::from_config(c, identity, Arc::clone(&registry))?),

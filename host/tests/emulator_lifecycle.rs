@@ -433,7 +433,12 @@ fn an_extension_that_never_calls_next_fails_init_at_the_limit() {
     let init = outcome.init.as_ref().expect("init");
     assert_eq!(init.status, Status::Timeout);
     assert!(init.duration >= Duration::from_millis(800));
-    assert_eq!(init.extensions, ["stuck-ext"], "it registered");
+    // Registered or not (a loaded machine may not get that far), it never called next.
+    assert!(
+        init.extensions.iter().all(|e| e == "stuck-ext"),
+        "{:?}",
+        init.extensions
+    );
     let error = outcome.error.as_ref().expect("error");
     assert_eq!(error.error_type, "Sandbox.Timedout");
     assert!(error.error_message.contains("stuck-ext"), "{error}");
@@ -471,7 +476,7 @@ fn shutdown_gives_extensions_their_deadline_then_kills_them() {
         ),
     );
     let mut config = builtin_config(dir.path(), "app.handler");
-    config.shutdown_timeout = Duration::from_millis(700);
+    config.shutdown_timeout = Duration::from_millis(1500);
     config.extensions = vec![polite, stuck];
     let mut emulator = Emulator::start(config).expect("start");
     let outcome = emulator.invoke("{}").expect("invoke");
@@ -491,7 +496,7 @@ fn shutdown_gives_extensions_their_deadline_then_kills_them() {
         "{shutdown:?}"
     );
     assert!(
-        shutdown.duration >= Duration::from_millis(700),
+        shutdown.duration >= Duration::from_millis(1500),
         "the stuck one got its full deadline"
     );
     assert!(shutdown.duration < HANG_BOUND);
@@ -503,7 +508,7 @@ fn shutdown_gives_extensions_their_deadline_then_kills_them() {
         assert_eq!(event["shutdownReason"], "SPINDOWN");
         let deadline = event["deadlineMs"].as_u64().expect("deadlineMs");
         assert!(
-            deadline >= before + 700 && deadline < before + 700 + 30_000,
+            deadline >= before + 1500 && deadline < before + 1500 + 30_000,
             "{deadline} vs {before}"
         );
         assert_eq!(event.as_object().map(|o| o.len()), Some(3), "{event}");
@@ -581,7 +586,10 @@ fn an_extensions_directory_starts_every_executable_in_name_order() {
     assert_eq!(init.extensions, ["a-ext", "b-ext"]);
     assert!(emulator.init().is_none(), "already initialised");
     let outcome = emulator.invoke("{}").expect("invoke");
-    assert!(outcome.cold_start, "the first invocation after init() is still the cold one");
+    assert!(
+        outcome.cold_start,
+        "the first invocation after init() is still the cold one"
+    );
     assert_eq!(outcome.init.as_ref().map(|i| i.extensions.len()), Some(2));
     let registered: Vec<String> = emulator
         .events()
@@ -645,13 +653,19 @@ fn dropping_the_emulator_kills_its_processes() {
     let mut config = builtin_config(dir.path(), "app.handler");
     config.extensions.push(ext);
     let mut emulator = Emulator::start(config).expect("start");
-    assert_eq!(emulator.invoke("{}").expect("invoke").status, Status::Success);
+    assert_eq!(
+        emulator.invoke("{}").expect("invoke").status,
+        Status::Success
+    );
     let runtime = emulator.runtime_pid().expect("a runtime");
     drop(emulator);
     // Another process's death has no event to wait on here: poll, bounded.
     let gone = |pid: u32| {
         std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map(|s| s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
             .unwrap_or(true)
     };
     let deadline = Instant::now() + HANG_BOUND;

@@ -48,32 +48,68 @@ fn main() {
     let json = std::env::temp_dir().join(format!("pyrometer-cold-{}.json", std::process::id()));
     let out = Command::new(pyrometer_bin())
         .current_dir(&app)
-        .args(["lambda", "app.py:handler", "--invocations", "1", "--cold", &RUNS.to_string(), "--json"])
+        .args([
+            "lambda",
+            "app.py:handler",
+            "--invocations",
+            "1",
+            "--cold",
+            &RUNS.to_string(),
+            "--json",
+        ])
         .arg(&json)
         .output()
         .expect("pyrometer lambda");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: LambdaReport = serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("schema");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: LambdaReport =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("schema");
     let _ = std::fs::remove_file(&json);
-    let init: Vec<f64> = report.environments.iter().filter_map(|e| e.init.init_duration_ms).collect();
+    let init: Vec<f64> = report
+        .environments
+        .iter()
+        .filter_map(|e| e.init.init_duration_ms)
+        .collect();
     let imports: Vec<f64> = report
         .environments
         .iter()
-        .filter_map(|e| e.init.python.as_ref().map(|p| p.import_phase_us as f64 / 1000.0))
+        .filter_map(|e| {
+            e.init
+                .python
+                .as_ref()
+                .map(|p| p.import_phase_us as f64 / 1000.0)
+        })
         .collect();
     let start_to_ready: Vec<f64> = report
         .environments
         .iter()
-        .filter_map(|e| e.init.python.as_ref().and_then(|p| p.start_to_ready_us()).map(|us| us as f64 / 1000.0))
+        .filter_map(|e| {
+            e.init
+                .python
+                .as_ref()
+                .and_then(|p| p.start_to_ready_us())
+                .map(|us| us as f64 / 1000.0)
+        })
         .collect();
     let base = median(plain);
     println!("cold start of examples/orders, median of {RUNS} runs each\n");
-    println!("plain `python3 -c 'import app'` (process wall time)  {base:>8.1} ms  1.00x (baseline)");
+    println!(
+        "plain `python3 -c 'import app'` (process wall time)  {base:>8.1} ms  1.00x (baseline)"
+    );
     let imports_alone = median(in_process);
-    println!("plain python3, `import app` timed in-process         {imports_alone:>8.1} ms  {:.2}x", imports_alone / base);
+    println!(
+        "plain python3, `import app` timed in-process         {imports_alone:>8.1} ms  {:.2}x",
+        imports_alone / base
+    );
     for (name, values) in [
         ("pyrometer lambda: Lambda init duration", init),
-        ("pyrometer lambda: interpreter start → handler ready", start_to_ready),
+        (
+            "pyrometer lambda: interpreter start → handler ready",
+            start_to_ready,
+        ),
         ("pyrometer lambda: import phase seen by the probe", imports),
     ] {
         if values.is_empty() {

@@ -13,7 +13,10 @@ fn examples() -> PathBuf {
 }
 
 fn python_available() {
-    let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(ok, "python3 is required: apt-get install -y python3");
 }
 
@@ -37,7 +40,13 @@ fn read_report(path: &Path) -> LambdaReport {
 fn leaky_example_names_the_slow_module_and_the_leak() {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let json = out_dir.path().join("report.json");
-    let plugins = ["slow-imports", "cold-start-budget", "memory-trend", "latency-slo"].map(guest);
+    let plugins = [
+        "slow-imports",
+        "cold-start-budget",
+        "memory-trend",
+        "latency-slo",
+    ]
+    .map(guest);
     let mut args: Vec<String> = vec!["app.py:handler".into(), "--invocations".into(), "25".into()];
     for p in &plugins {
         args.push("--plugin".into());
@@ -47,8 +56,15 @@ fn leaky_example_names_the_slow_module_and_the_leak() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = lambda(&examples().join("leaky"), &args);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("slow_config"), "the terminal report names the slow module:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("slow_config"),
+        "the terminal report names the slow module:\n{stdout}"
+    );
     assert!(stdout.contains("memory-leak"), "and the leak:\n{stdout}");
 
     let report = read_report(&json);
@@ -58,8 +74,16 @@ fn leaky_example_names_the_slow_module_and_the_leak() {
     assert_eq!(env.invocations.len(), 25);
     assert!(env.invocations[0].cold_start && env.invocations[1..].iter().all(|i| !i.cold_start));
     let imports = env.init.imports.as_ref().expect("import profile");
-    let slow = imports.modules.iter().find(|m| m.module == "slow_config").expect("slow_config profiled");
-    assert!(slow.self_us >= 250_000, "slow_config spins 300 ms at import: {}", slow.self_us);
+    let slow = imports
+        .modules
+        .iter()
+        .find(|m| m.module == "slow_config")
+        .expect("slow_config profiled");
+    assert!(
+        slow.self_us >= 250_000,
+        "slow_config spins 300 ms at import: {}",
+        slow.self_us
+    );
     let b = env.init.breakdown.expect("init breakdown");
     assert!(b.handler_module_ms >= 250.0, "{b:?}");
     assert!(
@@ -68,11 +92,22 @@ fn leaky_example_names_the_slow_module_and_the_leak() {
         "{:?}",
         report.findings
     );
-    assert!(report.findings.iter().any(|f| f.rule == "memory-leak"), "{:?}", report.findings);
+    assert!(
+        report.findings.iter().any(|f| f.rule == "memory-leak"),
+        "{:?}",
+        report.findings
+    );
     let rss: Vec<f64> = env.invocations.iter().filter_map(|i| i.rss_bytes).collect();
     assert_eq!(rss.len(), 25, "RSS measured for every invocation");
-    assert!(rss[24] - rss[1] > 20.0 * 200.0 * 1024.0, "the cache grows ~256 KiB per call: {rss:?}");
-    assert!(report.plugin_failures.is_empty(), "{:?}", report.plugin_failures);
+    assert!(
+        rss[24] - rss[1] > 20.0 * 200.0 * 1024.0,
+        "the cache grows ~256 KiB per call: {rss:?}"
+    );
+    assert!(
+        report.plugin_failures.is_empty(),
+        "{:?}",
+        report.plugin_failures
+    );
 }
 
 #[test]
@@ -82,9 +117,23 @@ fn orders_example_over_two_cold_starts() {
     let folded = out_dir.path().join("imports.folded");
     let out = lambda(
         &examples().join("orders"),
-        &["app.py:handler", "--invocations", "3", "--cold", "2", "--json", json.to_str().expect("utf8"), "--folded", folded.to_str().expect("utf8")],
+        &[
+            "app.py:handler",
+            "--invocations",
+            "3",
+            "--cold",
+            "2",
+            "--json",
+            json.to_str().expect("utf8"),
+            "--folded",
+            folded.to_str().expect("utf8"),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = read_report(&json);
     assert_eq!(report.environments.len(), 2);
     for env in &report.environments {
@@ -93,16 +142,26 @@ fn orders_example_over_two_cold_starts() {
         assert!(env.init.init_duration_ms.is_some_and(|d| d > 0.0));
         let modules = env.init.imports.as_ref().map_or(0, |p| p.modules.len());
         assert!(modules > 100, "a heavy import graph: {modules} modules");
-        assert!(env.invocations.iter().all(|i| i.status == pyrometer::model::Status::Success && !i.partial));
+        assert!(
+            env.invocations
+                .iter()
+                .all(|i| i.status == pyrometer::model::Status::Success && !i.partial)
+        );
     }
     let folded = std::fs::read_to_string(&folded).expect("folded stacks");
-    assert!(folded.lines().any(|l| l.starts_with("app;orders.receipts")), "{folded}");
+    assert!(
+        folded.lines().any(|l| l.starts_with("app;orders.receipts")),
+        "{folded}"
+    );
 }
 
 fn assert_one_line_failure(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "must fail: {stderr}");
-    let line = stderr.lines().find(|l| l.starts_with("pyrometer:")).unwrap_or_else(|| panic!("an error line: {stderr}"));
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("pyrometer:"))
+        .unwrap_or_else(|| panic!("an error line: {stderr}"));
     assert!(line.contains(needle), "{stderr}");
 }
 
@@ -113,15 +172,34 @@ fn bad_handler_and_event_are_one_clear_line() {
     assert_one_line_failure(&lambda(&dir, &["app.py"]), "expected FILE.py:FUNCTION");
     let bad_event = tempfile::NamedTempFile::new().expect("tmp");
     std::fs::write(bad_event.path(), "{oops").expect("write");
-    assert_one_line_failure(&lambda(&dir, &["app.py:handler", "--event", bad_event.path().to_str().expect("utf8")]), "not valid JSON");
+    assert_one_line_failure(
+        &lambda(
+            &dir,
+            &[
+                "app.py:handler",
+                "--event",
+                bad_event.path().to_str().expect("utf8"),
+            ],
+        ),
+        "not valid JSON",
+    );
 }
 
 #[test]
 fn init_failure_shows_the_traceback_and_fails() {
-    let out = lambda(&data_dir().join("lambda/init-fails"), &["app.py:handler", "--invocations", "2"]);
+    let out = lambda(
+        &data_dir().join("lambda/init-fails"),
+        &["app.py:handler", "--invocations", "2"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("failed at init"), "{stderr}");
-    assert!(stderr.contains("database URL is not configured"), "{stderr}");
-    assert!(stderr.contains("app.py"), "the traceback names the file: {stderr}");
+    assert!(
+        stderr.contains("database URL is not configured"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("app.py"),
+        "the traceback names the file: {stderr}"
+    );
 }

@@ -22,12 +22,20 @@ impl Drop for Gateway {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 fn get(url: &str) -> Option<String> {
-    let out = Command::new("curl").args(["-sf", "--max-time", "2", url]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "2", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn start_gateway() -> Gateway {
@@ -37,14 +45,19 @@ fn start_gateway() -> Gateway {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("prometheus-pushgateway is required: apt-get install -y prometheus-pushgateway curl");
+        .expect(
+            "prometheus-pushgateway is required: apt-get install -y prometheus-pushgateway curl",
+        );
     let gw = Gateway {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while get(&format!("{}/-/ready", gw.url)).is_none() {
-        assert!(Instant::now() < deadline, "the Pushgateway did not become ready");
+        assert!(
+            Instant::now() < deadline,
+            "the Pushgateway did not become ready"
+        );
         std::thread::yield_now();
     }
     gw
@@ -56,12 +69,25 @@ fn a_run_lands_in_the_pushgateway() {
     let app = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/leaky");
     let out = Command::new(pyrometer_bin())
         .current_dir(&app)
-        .args(["lambda", "app.py:handler", "--invocations", "12", "--function-name", "leaky/fn", "--push-gateway", &gw.url])
+        .args([
+            "lambda",
+            "app.py:handler",
+            "--invocations",
+            "12",
+            "--function-name",
+            "leaky/fn",
+            "--push-gateway",
+            &gw.url,
+        ])
         .arg("--plugin")
         .arg(guest("memory-trend"))
         .output()
         .expect("run pyrometer lambda");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = get(&format!("{}/metrics", gw.url)).expect("gateway metrics");
     let series = |name: &str| -> f64 {
         text.lines()
@@ -71,10 +97,18 @@ fn a_run_lands_in_the_pushgateway() {
     };
     assert_eq!(series("faas_invocations_total{"), 12.0, "{text}");
     assert_eq!(series("faas_coldstarts_total{"), 1.0, "{text}");
-    assert!(series("pyrometer_plugin_calls_total{") >= 12.0, "plugin self-metrics are exported: {text}");
     assert!(
-        text.lines().any(|l| l.starts_with("pyrometer_memory_trend_window_samples{")),
+        series("pyrometer_plugin_calls_total{") >= 12.0,
+        "plugin self-metrics are exported: {text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pyrometer_memory_trend_window_samples{")),
         "plugin metrics are exported: {text}"
     );
-    assert_eq!(series("faas_init_duration_seconds_count{"), 1.0, "one cold start observed: {text}");
+    assert_eq!(
+        series("faas_init_duration_seconds_count{"),
+        1.0,
+        "one cold start observed: {text}"
+    );
 }
