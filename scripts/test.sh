@@ -21,6 +21,9 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+step "Python packages the tests run against"
+python3 -c "import awslambdaric" 2>/dev/null || python3 -m pip install -q awslambdaric
+
 step "Rust toolchain (pinned by rust-toolchain.toml) and the wasm32-wasip2 target"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2

@@ -317,16 +317,16 @@ fn emulator_config(
     probe: &ProbeInstall,
     socket: &Path,
 ) -> EmulatorConfig {
-    let python = config.python.clone().into_os_string();
+    let python = resolve_program(&config.python).into_os_string();
     let runtime_cmd = match config.runtime {
         RuntimeClient::Builtin => vec![python, probe.runtime_script.clone().into_os_string()],
         // awslambdaric takes the handler from its arguments, which the exec
         // wrapper cannot rewrite; read it from _HANDLER after the wrapper ran.
         RuntimeClient::Awslambdaric => vec![
-            python,
+            "/bin/sh".into(),
             "-c".into(),
-            "import os, awslambdaric.__main__ as m; m.main(['awslambdaric', os.environ['_HANDLER']])"
-                .into(),
+            r#"exec "$0" -m awslambdaric "$_HANDLER""#.into(),
+            python,
         ],
     };
     let mut e = EmulatorConfig::new(
@@ -338,6 +338,7 @@ fn emulator_config(
     e.timeout = config.timeout;
     e.extensions.clone_from(&config.extensions);
     e.exec_wrapper = Some(probe.exec_wrapper.clone());
+    e.echo_logs = std::env::var_os("PYROMETER_ECHO_LOGS").is_some();
     e.function_name.clone_from(&config.function_name);
     e.env.push((
         "PYROMETER_PROBE_SOCKET".into(),
@@ -490,6 +491,21 @@ fn file_invocation(report: &mut LambdaReport, inv: Invocation) {
     if let Some(env) = report.environments.last_mut() {
         env.invocations.push(inv);
     }
+}
+
+/// `program` as the user's `PATH` finds it: the emulated environment has
+/// Lambda's own `PATH`, which would pick another interpreter than the one
+/// the user meant.
+fn resolve_program(program: &Path) -> PathBuf {
+    if program.components().count() > 1 {
+        return program.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| program.to_path_buf())
 }
 
 fn init_failure(error: Option<crate::emulator::FunctionError>) -> LocalLambdaError {

@@ -29,7 +29,7 @@ use pyrometer::model::ImportProfile;
 use pyrometer::sources::importtime;
 use pyrometer::sources::probe::{ImportPhase, ProbeDecoder, ProbeRecord};
 
-const RUNS_PER_MODE: usize = 17;
+const RUNS_PER_MODE: usize = 25;
 const APP_ROOT: &str = "heavyapp.handler";
 const MIN_COMPARED_US: u64 = 2_000;
 const TOLERANCE: f64 = 0.20;

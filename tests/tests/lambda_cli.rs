@@ -203,3 +203,44 @@ fn init_failure_shows_the_traceback_and_fails() {
         "the traceback names the file: {stderr}"
     );
 }
+
+#[test]
+fn awslambdaric_runs_the_handler_with_the_probe() {
+    let has_ric = Command::new("python3")
+        .args(["-c", "import awslambdaric"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_ric,
+        "awslambdaric is required: python3 -m pip install awslambdaric"
+    );
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let json = out_dir.path().join("report.json");
+    let out = lambda(
+        &examples().join("orders"),
+        &[
+            "app.py:handler",
+            "--invocations",
+            "3",
+            "--runtime",
+            "awslambdaric",
+            "--json",
+            json.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&json);
+    assert_eq!(report.runtime_client, "awslambdaric");
+    let env = &report.environments[0];
+    assert_eq!(env.invocations.len(), 3);
+    assert!(
+        env.invocations.iter().all(|i| i.python.is_some()),
+        "the probe wrapped the handler under awslambdaric"
+    );
+    let handler = env.init.python.as_ref().and_then(|p| p.handler.clone());
+    assert_eq!(handler.as_deref(), Some("app.handler"));
+}
