@@ -60,3 +60,16 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
+
+/// Asserts that a CLI run failed with exactly one `pyrometer:` error line
+/// containing `needle`.
+pub fn assert_one_line_failure(out: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must fail: {stderr}");
+    let lines: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pyrometer:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line: {stderr}");
+    assert!(lines[0].contains(needle), "{stderr}");
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use pyrometer::report::{LambdaReport, SCHEMA};
-use pyrometer_tests::{data_dir, guest, pyrometer_bin};
+use pyrometer_tests::{assert_one_line_failure, data_dir, guest, pyrometer_bin};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -153,16 +153,6 @@ fn orders_example_over_two_cold_starts() {
         folded.lines().any(|l| l.starts_with("app;orders.receipts")),
         "{folded}"
     );
-}
-
-fn assert_one_line_failure(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "must fail: {stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("pyrometer:"))
-        .unwrap_or_else(|| panic!("an error line: {stderr}"));
-    assert!(line.contains(needle), "{stderr}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use pyrometer::model::Batch;
 use pyrometer::plugins::{LoadError, PluginSet, PluginSpec, artifact};
-use pyrometer_tests::{guest, pyrometer_bin};
+use pyrometer_tests::{assert_one_line_failure, guest, pyrometer_bin};
 
 fn precompiled(dir: &Path, name: &str) -> std::path::PathBuf {
     let set = PluginSet::new().expect("engine");
@@ -116,17 +116,6 @@ fn pyrometer(args: &[&str]) -> Output {
         .expect("run pyrometer")
 }
 
-fn assert_one_line_failure(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "must fail: {stderr}");
-    let lines: Vec<_> = stderr
-        .lines()
-        .filter(|l| l.starts_with("pyrometer:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error line: {stderr}");
-    assert!(lines[0].contains(needle), "{stderr}");
-}
-
 #[test]
 fn cli_check_run_and_compile() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -193,62 +182,42 @@ fn cli_bad_inputs_give_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let echo = guest("echo");
     let echo = echo.to_str().expect("utf8 path");
-    let bad_json = dir.path().join("bad.json");
-    std::fs::write(&bad_json, "{not json").expect("write");
-    assert_one_line_failure(
-        &pyrometer(&[
-            "plugin",
-            "run",
-            echo,
-            "--input",
-            bad_json.to_str().expect("utf8"),
-        ]),
-        "is not valid JSON",
-    );
-
-    let wrong_shape = dir.path().join("wrong.json");
-    std::fs::write(&wrong_shape, r#"{"invocations":[{"duration_ms":"slow"}]}"#).expect("write");
-    assert_one_line_failure(
-        &pyrometer(&[
-            "plugin",
-            "run",
-            echo,
-            "--input",
-            wrong_shape.to_str().expect("utf8"),
-        ]),
-        "not a valid batch",
-    );
-
-    let not_wasm = dir.path().join("x.wasm");
-    std::fs::write(&not_wasm, "text").expect("write");
-    assert_one_line_failure(
-        &pyrometer(&["plugin", "check", not_wasm.to_str().expect("utf8")]),
-        "not a WebAssembly file",
-    );
-
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path.to_str().expect("utf8").to_owned()
+    };
+    let bad_json = file("bad.json", "{not json");
+    let wrong_shape = file("wrong.json", r#"{"invocations":[{"duration_ms":"slow"}]}"#);
+    let not_wasm = file("x.wasm", "text");
     let net = guest("net-client");
-    assert_one_line_failure(
-        &pyrometer(&["plugin", "check", net.to_str().expect("utf8")]),
-        "does not grant",
-    );
-
     let cwasm = dir.path().join("again.cwasm");
-    let out = pyrometer(&[
-        "plugin",
-        "compile",
-        echo,
-        "-o",
-        cwasm.to_str().expect("utf8"),
-    ]);
-    assert!(out.status.success());
-    assert_one_line_failure(
-        &pyrometer(&[
-            "plugin",
-            "compile",
-            cwasm.to_str().expect("utf8"),
-            "-o",
-            "/dev/null",
-        ]),
-        "already precompiled",
+    let cwasm = cwasm.to_str().expect("utf8");
+    assert!(
+        pyrometer(&["plugin", "compile", echo, "-o", cwasm])
+            .status
+            .success()
     );
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["plugin", "run", echo, "--input", &bad_json],
+            "is not valid JSON",
+        ),
+        (
+            &["plugin", "run", echo, "--input", &wrong_shape],
+            "not a valid batch",
+        ),
+        (&["plugin", "check", &not_wasm], "not a WebAssembly file"),
+        (
+            &["plugin", "check", net.to_str().expect("utf8")],
+            "does not grant",
+        ),
+        (
+            &["plugin", "compile", cwasm, "-o", "/dev/null"],
+            "already precompiled",
+        ),
+    ];
+    for (args, needle) in cases {
+        assert_one_line_failure(&pyrometer(args), needle);
+    }
 }
