@@ -5,9 +5,11 @@
 //! thin layer over it. [`model`] is the vocabulary every stage speaks.
 
 pub mod collector;
+pub mod config;
 pub mod emulator;
 pub mod export;
 pub mod local_lambda;
+pub mod metrics_sink;
 pub mod model;
 pub mod plugins;
 pub mod python_assets;

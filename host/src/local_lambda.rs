@@ -9,22 +9,20 @@
 //! around each invocation — and leaves as the report plus, when exporters are
 //! configured, metrics pushed on every flush.
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::collector::{Collector, CollectorConfig, Drained, PlatformEvent};
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, ShutdownReason};
-use crate::export::registry::MetricsRegistry;
-use crate::export::{ExportConfig, Exporters, Identity};
+use crate::export::{ExportConfig, Identity};
+use crate::metrics_sink::MetricsSink;
 use crate::model::{Batch, FunctionInfo, Invocation, Status};
 use crate::plugins::{PluginSet, PluginSpec};
 use crate::python_assets::{self, ProbeInstall};
 use crate::report::{EnvironmentRun, LambdaReport, SCHEMA};
-use crate::sources::probe::{MAX_DATAGRAM_BYTES, ProbeDecoder};
+use crate::sources::probe_socket::ProbeSocket;
 use crate::sources::procfs::ProcfsSampler;
 
 /// Which Lambda runtime client runs the handler.
@@ -203,37 +201,6 @@ fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// The probe's socket: the runtime sends, we receive without blocking.
-struct ProbeSocket {
-    socket: UnixDatagram,
-    decoder: ProbeDecoder,
-    buf: Vec<u8>,
-}
-
-impl ProbeSocket {
-    fn bind(path: &Path) -> std::io::Result<Self> {
-        let socket = UnixDatagram::bind(path)?;
-        socket.set_nonblocking(true)?;
-        Ok(Self {
-            socket,
-            decoder: ProbeDecoder::new(),
-            buf: vec![0; MAX_DATAGRAM_BYTES + 1],
-        })
-    }
-
-    /// Feeds every datagram already queued to the collector. The probe sends
-    /// before the runtime posts its response, and a Unix datagram is queued
-    /// when `send` returns, so after an invocation returns its records are here.
-    fn drain_into(&mut self, collector: &mut Collector) {
-        while let Ok(n) = self.socket.recv(&mut self.buf) {
-            // Rejected datagrams are counted by the decoder.
-            if let Ok(Some(message)) = self.decoder.decode(&self.buf[..n]) {
-                collector.on_probe(message);
-            }
-        }
-    }
-}
-
 /// Runs the handler and reports. `progress` is called after every invocation.
 pub fn run(
     config: &LocalLambdaConfig,
@@ -273,7 +240,7 @@ pub fn run(
     let total = config.invocations * config.environments;
     let mut done = 0;
     for environment in 0..config.environments {
-        let mut sink = MetricsSink::new(config.export.as_ref(), &function, environment)?;
+        let mut sink = environment_sink(config.export.as_ref(), &function, environment)?;
         let mut sampler = None;
         for _ in 0..config.invocations {
             if sampler.is_none() {
@@ -304,7 +271,7 @@ pub fn run(
         socket.drain_into(&mut collector);
         let last = collector.finish_all();
         absorb(&mut report, last, &function, &mut plugins, &mut sink);
-        sink.shutdown();
+        sink.shutdown(std::time::Instant::now() + SHUTDOWN_FLUSH_BUDGET);
     }
     report.summary = crate::report::summary::summarize(&report.environments);
     let _ = std::fs::remove_dir_all(&workdir);
@@ -374,60 +341,21 @@ fn feed_events(
     }
 }
 
-/// Where metrics go when exporters are configured: a registry per execution
-/// environment (its own Pushgateway group / `instance`) and its exporters.
-struct MetricsSink {
-    registry: Arc<MetricsRegistry>,
-    exporters: Option<Exporters>,
-}
-
 /// The final flush's budget when an environment ends (Lambda gives 2 s to
 /// extensions at SHUTDOWN).
 const SHUTDOWN_FLUSH_BUDGET: Duration = Duration::from_secs(2);
 
-impl MetricsSink {
-    fn new(
-        config: Option<&ExportConfig>,
-        function: &FunctionInfo,
-        environment: usize,
-    ) -> Result<Self, LocalLambdaError> {
-        let identity = Identity::for_function(
-            function,
-            format!("local-{}-{environment}", std::process::id()),
-        );
-        let registry = Arc::new(MetricsRegistry::new(&identity));
-        let exporters = match config {
-            Some(c) => Some(Exporters::from_config(c, identity, Arc::clone(&registry))?),
-            None => None,
-        };
-        Ok(Self {
-            registry,
-            exporters,
-        })
-    }
-
-    fn record(&self, batch: &Batch, output: &crate::model::PluginOutput) {
-        self.registry.record_batch(batch);
-        for m in &output.metrics {
-            self.registry.record_plugin_metric(&m.plugin, m);
-        }
-        for f in &output.findings {
-            self.registry.record_finding(f);
-        }
-    }
-
-    /// Exporters log and count their own failures; a run never fails on them.
-    fn flush(&mut self) {
-        if let Some(e) = self.exporters.as_mut() {
-            e.flush();
-        }
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(e) = self.exporters.as_mut() {
-            e.shutdown(std::time::Instant::now() + SHUTDOWN_FLUSH_BUDGET);
-        }
-    }
+/// A sink per execution environment: its own Pushgateway group / `instance`.
+fn environment_sink(
+    config: Option<&ExportConfig>,
+    function: &FunctionInfo,
+    environment: usize,
+) -> Result<MetricsSink, LocalLambdaError> {
+    let identity = Identity::for_function(
+        function,
+        format!("local-{}-{environment}", std::process::id()),
+    );
+    Ok(MetricsSink::new(config, identity)?)
 }
 
 /// Runs the plugins over what the collector completed (under the registry's
@@ -460,8 +388,7 @@ fn absorb(
         invocations: drained.invocations.clone(),
         imports,
     };
-    let run = metrics::with_local_recorder(sink.registry.recorder(), || plugins.run(&batch));
-    sink.record(&batch, &run.output);
+    let run = sink.analyze(&batch, plugins);
     sink.flush();
     for finding in run.output.findings {
         // Plugins re-state a standing finding on every flush: keep its latest word.

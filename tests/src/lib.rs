@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod gateway;
+
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// The `.wasm` of guest `name` (a first-party plugin or a hostile test guest).
@@ -30,16 +32,28 @@ pub fn data_dir() -> PathBuf {
 /// # Panics
 /// If it has not been built; the message gives the command.
 pub fn pyrometer_bin() -> PathBuf {
+    built_bin("pyrometer", "pyrometer")
+}
+
+/// The `pyrometer-extension` binary built beside this test.
+///
+/// # Panics
+/// If it has not been built; the message gives the command.
+pub fn extension_bin() -> PathBuf {
+    built_bin("pyrometer-extension", "pyrometer-extension")
+}
+
+fn built_bin(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/pyrometer
+    // target/<profile>/deps/<test> → target/<profile>/<name>
     let bin = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("pyrometer"))
+        .map(|profile| profile.join(name))
         .expect("test executable lives in target/<profile>/deps");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo build --release -p pyrometer`",
+        "{} is missing: build it first with `cargo build --release -p {package}`",
         bin.display()
     );
     bin
@@ -72,4 +86,18 @@ pub fn assert_one_line_failure(out: &std::process::Output, needle: &str) {
         .collect();
     assert_eq!(lines.len(), 1, "one error line: {stderr}");
     assert!(lines[0].contains(needle), "{stderr}");
+}
+
+/// `python3` as this process's `PATH` finds it, in full: an emulated Lambda
+/// environment has Lambda's own `PATH`, which may not find it.
+///
+/// # Panics
+/// If there is no `python3` on `PATH`.
+pub fn python3() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("python3"))
+        .find(|p| p.is_file())
+        .expect("python3 on PATH")
 }

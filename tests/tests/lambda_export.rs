@@ -2,70 +2,15 @@
 //! and plugin outputs land in a real Pushgateway (Debian's
 //! `prometheus-pushgateway`, started here on loopback).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use pyrometer_tests::gateway::{Gateway, get};
 use pyrometer_tests::{guest, pyrometer_bin};
-
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn get(url: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args(["-sf", "--max-time", "2", url])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn start_gateway() -> Gateway {
-    let port = free_port();
-    let child = Command::new("prometheus-pushgateway")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect(
-            "prometheus-pushgateway is required: apt-get install -y prometheus-pushgateway curl",
-        );
-    let gw = Gateway {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&format!("{}/-/ready", gw.url)).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the Pushgateway did not become ready"
-        );
-        std::thread::yield_now();
-    }
-    gw
-}
 
 #[test]
 fn a_run_lands_in_the_pushgateway() {
-    let gw = start_gateway();
+    let gw = Gateway::start();
     let app = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/leaky");
     let out = Command::new(pyrometer_bin())
         .current_dir(&app)

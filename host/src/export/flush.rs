@@ -113,17 +113,39 @@ impl Exporters {
         identity: Identity,
         registry: Arc<MetricsRegistry>,
     ) -> Result<Self, ExportError> {
+        let (exporters, mut errors) = Self::from_config_lenient(config, &identity, registry);
+        match errors.drain(..).next() {
+            Some(error) => Err(error),
+            None => Ok(exporters),
+        }
+    }
+
+    /// The exporters of `config` that can be built, and why the others
+    /// cannot: one bad URL does not cost the other destinations (the Lambda
+    /// extension's fail-open setup).
+    pub fn from_config_lenient(
+        config: &ExportConfig,
+        identity: &Identity,
+        registry: Arc<MetricsRegistry>,
+    ) -> (Self, Vec<ExportError>) {
         let mut exporters = Self::new(registry, Duration::from_millis(config.flush_budget_ms));
+        let mut errors = Vec::new();
         if let Some(pushgateway) = &config.pushgateway {
-            exporters = exporters.with(PushgatewayExporter::new(pushgateway, &identity)?);
+            match PushgatewayExporter::new(pushgateway, identity) {
+                Ok(exporter) => exporters = exporters.with(exporter),
+                Err(error) => errors.push(error),
+            }
         }
         if let Some(remote_write) = &config.remote_write {
-            exporters = exporters.with(RemoteWriteExporter::new(remote_write, &identity)?);
+            match RemoteWriteExporter::new(remote_write, identity) {
+                Ok(exporter) => exporters = exporters.with(exporter),
+                Err(error) => errors.push(error),
+            }
         }
         if let Some(emf) = &config.emf {
             exporters = exporters.with(EmfExporter::stdout(emf.clone()));
         }
-        Ok(exporters)
+        (exporters, errors)
     }
 
     /// Adds an exporter.

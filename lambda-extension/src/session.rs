@@ -1,0 +1,292 @@
+//! One execution environment's measurements: inputs go into the collector;
+//! what it completes goes through the plugins into the metrics sink, which is
+//! flushed per the configured strategy.
+//!
+//! [`Session::on_invoke`] waits — bounded by the invocation's own deadline —
+//! for the invocation to complete: the probe's end-of-invocation record, or
+//! `platform.runtimeDone` when no probe speaks. It never waits for
+//! `platform.report`, which Lambda only sends after every extension has
+//! called `next`; those figures join the following flush as late reports.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pyrometer::collector::{Collector, PlatformEvent};
+use pyrometer::config::FlushStrategy;
+use pyrometer::export::{FlushReport, catalogue};
+use pyrometer::metrics_sink::MetricsSink;
+use pyrometer::model::{Batch, FunctionInfo, PluginOutput};
+use pyrometer::plugins::PluginSet;
+
+use crate::faults::Faults;
+use crate::flush::FlushControl;
+use crate::inputs::Input;
+use crate::telemetry::TelemetryFeed;
+
+/// How long past an invocation's deadline we still wait for its end: the
+/// telemetry buffering (25 ms) plus delivery.
+const COMPLETION_GRACE_MS: u64 = 100;
+/// Most time SHUTDOWN waits for the last invocation's `platform.report`
+/// (buffered up to 25 ms) before the final flush.
+const SHUTDOWN_REPORT_WAIT_MS: u64 = 100;
+/// The longest a Lambda invocation can run, for an INVOKE without a deadline.
+const MAX_INVOCATION_MS: u64 = 900_000;
+
+/// Where inputs come from.
+pub(crate) struct Sources {
+    /// Every source's input.
+    pub(crate) inputs: Receiver<Input>,
+    /// The Telemetry API listener, if it started (for its counts).
+    pub(crate) telemetry: Option<TelemetryFeed>,
+}
+
+/// The state the lifecycle loop drives.
+pub(crate) struct Session {
+    /// Joins telemetry and probe records into invocations.
+    collector: Collector,
+    inputs: Receiver<Input>,
+    telemetry: Option<TelemetryFeed>,
+    /// Telemetry the listener could not use, as counted at the last look.
+    telemetry_unusable: u64,
+    /// Registry and exporters.
+    sink: MetricsSink,
+    /// Loaded plugins; `None` when none are configured (no engine is built).
+    plugins: Option<PluginSet>,
+    /// The measured function.
+    function: FunctionInfo,
+    /// When to flush.
+    flush: FlushControl,
+    /// Internal faults, counted.
+    pub(crate) faults: Faults,
+    unflushed: bool,
+    opened_any: bool,
+    init_duration: InitDuration,
+    /// The last invocation, until its `platform.report` arrives.
+    awaiting_report: Option<String>,
+}
+
+/// The cold start's init duration usually arrives (`platform.initReport`,
+/// buffered) after its invocation was recorded; it is recorded once both are in.
+#[derive(Debug, Default)]
+struct InitDuration {
+    /// Seconds, from the init report.
+    seconds: Option<f64>,
+    /// A cold invocation was recorded without it.
+    awaited: bool,
+}
+
+impl Session {
+    /// A session over its parts.
+    pub(crate) fn new(
+        collector: Collector,
+        sources: Sources,
+        sink: MetricsSink,
+        plugins: Option<PluginSet>,
+        function: FunctionInfo,
+        flush: FlushStrategy,
+        faults: Faults,
+    ) -> Self {
+        Self {
+            collector,
+            inputs: sources.inputs,
+            telemetry: sources.telemetry,
+            telemetry_unusable: 0,
+            sink,
+            plugins,
+            function,
+            flush: FlushControl::new(flush),
+            faults,
+            unflushed: false,
+            opened_any: false,
+            init_duration: InitDuration::default(),
+            awaiting_report: None,
+        }
+    }
+
+    /// Handles one INVOKE: waits (bounded) for its end, analyzes, flushes.
+    pub(crate) fn on_invoke(&mut self, request_id: &str, deadline_unix_ms: u64) {
+        self.take_queued();
+        let gap = self.flush.invoked(Instant::now());
+        self.collector.open(request_id, now_unix_ms());
+        self.opened_any = true;
+        self.awaiting_report = Some(request_id.to_owned());
+        let limit_ms = match deadline_unix_ms {
+            0 => MAX_INVOCATION_MS,
+            at => at.saturating_sub(now_unix_ms() as u64),
+        };
+        let wait_until = Instant::now() + Duration::from_millis(limit_ms + COMPLETION_GRACE_MS);
+        while !self.collector.is_complete(request_id) {
+            let left = wait_until.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(left) {
+                Ok(input) => self.feed(input),
+                // It joins a later flush when its end arrives, or the final one.
+                Err(RecvTimeoutError::Timeout) => {
+                    self.faults.report(
+                        "incomplete",
+                        format!("{request_id} did not complete in time"),
+                    );
+                    break;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.faults.report("sources", "no source is running");
+                    break;
+                }
+            }
+        }
+        self.take_queued();
+        let drained = self.collector.drain();
+        self.publish(drained);
+        if self.unflushed && self.flush.due(Instant::now(), gap) {
+            self.flush_now();
+        }
+    }
+
+    /// Handles SHUTDOWN: completes what is open, analyzes and flushes by `deadline`.
+    pub(crate) fn on_shutdown(&mut self, deadline: Instant) {
+        self.take_queued();
+        let wait_until =
+            deadline.min(Instant::now() + Duration::from_millis(SHUTDOWN_REPORT_WAIT_MS));
+        while self.awaiting_report.is_some() {
+            let left = wait_until.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(left) {
+                Ok(input) => self.feed(input),
+                Err(_) => break,
+            }
+        }
+        let drained = self.collector.finish_all();
+        self.publish(drained);
+        let report = self.sink.shutdown(deadline);
+        self.note_export_failures(report);
+    }
+
+    /// Feeds everything already queued, without waiting.
+    fn take_queued(&mut self) {
+        while let Ok(input) = self.inputs.try_recv() {
+            self.feed(input);
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        match input {
+            Input::Telemetry(event) => {
+                let Some(platform) = PlatformEvent::from_telemetry(&event) else {
+                    return;
+                };
+                // An extension lives in one environment: an initStart buffered
+                // past the first INVOKE is this environment's, not a new one's.
+                if self.opened_any && matches!(platform, PlatformEvent::InitStart { .. }) {
+                    return;
+                }
+                if let PlatformEvent::Report { request_id, .. } = &platform
+                    && self.awaiting_report.as_ref() == Some(request_id)
+                {
+                    self.awaiting_report = None;
+                }
+                self.collector.on_platform(platform);
+            }
+            Input::Probe(message) => self.collector.on_probe(*message),
+            Input::ProbeRejected(reason) => {
+                self.faults.report(
+                    "probe",
+                    format!("rejected a probe datagram: {}", reason.as_str()),
+                );
+                self.sink.registry().record(
+                    &catalogue::PYROMETER_DROPPED_RECORDS_TOTAL,
+                    &[("source", "probe")],
+                    1.0,
+                );
+            }
+        }
+    }
+
+    /// Counts (and logs once) telemetry the listener received but could not use.
+    fn check_telemetry(&mut self) {
+        let Some(feed) = &self.telemetry else {
+            return;
+        };
+        let stats = feed.stats();
+        let parse = stats.parse;
+        let unusable = stats.unreadable_bodies
+            + stats.dropped
+            + parse.invalid_batches
+            + parse.incomplete
+            + parse.malformed;
+        let new = unusable.saturating_sub(self.telemetry_unusable);
+        if new == 0 {
+            return;
+        }
+        self.telemetry_unusable = unusable;
+        self.faults
+            .report("telemetry", format!("unusable telemetry: {stats:?}"));
+        self.sink.registry().record(
+            &catalogue::PYROMETER_DROPPED_RECORDS_TOTAL,
+            &[("source", "telemetry")],
+            new as f64,
+        );
+    }
+
+    /// Runs the plugins over what completed and records it all.
+    fn publish(&mut self, drained: pyrometer::collector::Drained) {
+        self.check_telemetry();
+        if !drained.late_reports.is_empty() {
+            self.sink.record_late_reports(&drained.late_reports);
+            self.unflushed = true;
+        }
+        self.init_duration.awaited |= drained
+            .invocations
+            .iter()
+            .any(|i| i.cold_start && i.init_duration_ms.is_none());
+        if let Some(ms) = drained.inits.iter().find_map(|i| i.init_duration_ms) {
+            self.init_duration.seconds = Some(ms / 1e3);
+        }
+        if let (true, Some(seconds)) = (self.init_duration.awaited, self.init_duration.seconds) {
+            let spec = &catalogue::FAAS_INIT_DURATION_SECONDS;
+            self.sink.registry().record(spec, &[], seconds);
+            self.init_duration = InitDuration::default();
+            self.unflushed = true;
+        }
+        let imports = drained.inits.iter().find_map(|i| i.imports.clone());
+        if drained.invocations.is_empty() && imports.is_none() {
+            return;
+        }
+        let batch = Batch {
+            function: self.function.clone(),
+            invocations: drained.invocations,
+            imports,
+        };
+        match self.plugins.as_mut() {
+            Some(plugins) => {
+                let run = self.sink.analyze(&batch, plugins);
+                for failure in &run.failures {
+                    self.faults.report("plugin", failure);
+                }
+            }
+            None => self.sink.record(&batch, &PluginOutput::default()),
+        }
+        self.unflushed = true;
+    }
+
+    fn flush_now(&mut self) {
+        self.flush.flushed(Instant::now());
+        self.unflushed = false;
+        let report = self.sink.flush();
+        self.note_export_failures(report);
+    }
+
+    fn note_export_failures(&mut self, report: Option<FlushReport>) {
+        let outcomes = report.map(|r| r.outcomes).unwrap_or_default();
+        for outcome in outcomes {
+            if let Err(e) = outcome.result {
+                self.faults
+                    .report("export", format!("{}: {e}", outcome.exporter));
+            }
+        }
+    }
+}
+
+/// Now, in ms since the Unix epoch.
+pub(crate) fn now_unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
