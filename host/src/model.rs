@@ -229,7 +229,8 @@ pub struct GcGeneration {
 pub struct PythonRuntime {
     /// GC activity during the invocation, generations 0, 1 and 2.
     pub gc: [GcGeneration; 3],
-    /// `sys.getallocatedblocks()` after the invocation.
+    /// `sys.getallocatedblocks()` after the invocation (the probe's last reading:
+    /// it skips the read on some invocations where the call is slow).
     pub allocated_blocks: u64,
     /// `len(sys.modules)` after the invocation.
     pub modules: u64,

@@ -13,6 +13,7 @@ readings, one ``getrusage`` and one ``pread`` of ``/proc/self/statm`` on each
 side, a copy of twelve GC counters, one string and one ``send``.
 """
 
+import _thread
 import sys
 from time import perf_counter_ns, time_ns
 
@@ -20,6 +21,7 @@ from . import process, runtime, wire
 from . import imports as _imports
 
 _state = process.state
+_thread_count = _thread._count
 _gc_totals = runtime.gc_totals  # mutated in place, never rebound
 _import_names = _imports.names  # idem
 _modules = sys.modules
@@ -97,9 +99,9 @@ def end(token, request_id, exc):
             finished - started,
             None if exc is None else _imports._error_name(exc),
             gc,
-            sys.getallocatedblocks(),
+            runtime.allocated_blocks(),
             len(_modules),
-            runtime.python_threads(),
+            _thread_count() + 1,
             rss,
             peak,
             cpu_user_us,
@@ -109,7 +111,11 @@ def end(token, request_id, exc):
             late_imports,
             begin_ns + perf_counter_ns() - finished,
         )
-        process.send(wire.KIND_INVOKE, body)
+        sender = state.transport
+        if sender is None or state.fork_pending:
+            process.send(wire.KIND_INVOKE, body)
+        else:
+            sender.send(wire.KIND_INVOKE, body)
         if not state.init_sent:
             process.send_init()
         elif late_imports:

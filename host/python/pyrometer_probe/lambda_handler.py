@@ -17,6 +17,7 @@ module has no ``handler`` attribute either, so the runtime reports
 """
 
 import os
+import sys
 from time import perf_counter_ns
 
 import _frozen_importlib
@@ -30,13 +31,27 @@ HANDLER_ENV = "PYROMETER_HANDLER"
 
 
 def split_handler(spec):
-    """``"dir/module.function"`` (Lambda's form) or ``"module:function"`` -> (module, function)."""
+    """The handler's (module, function).
+
+    Accepts Lambda's ``dir/module.function``, ``module:function``, and
+    ``path/to/app.py:function`` (a file relative to ``LAMBDA_TASK_ROOT``, or the
+    working directory), as pyrometer's built-in runtime does. For a file, its
+    directory is put first on ``sys.path`` and the module is its stem.
+    """
     if ":" in spec:
         module, _, function = spec.partition(":")
     else:
         module, _, function = spec.rpartition(".")
     if not module or not function:
         raise ValueError(f"bad handler {spec!r}: expected module.function")
+    if module.endswith(".py"):
+        path = module
+        if not os.path.isabs(path):
+            path = os.path.join(os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd(), path)
+        directory, filename = os.path.split(os.path.normpath(path))
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        return filename[:-3], function
     return module.replace("/", "."), function
 
 

@@ -11,8 +11,9 @@ puts in each ``invoke`` record:
   descriptor kept open (one ``pread``, about 1 µs; reopened in a forked child,
   where ``/proc/self`` would still name the parent), CPU user/system time and
   peak RSS from ``getrusage`` (microsecond resolution, unlike ``os.times``);
-* the interpreter: ``sys.getallocatedblocks()``, ``len(sys.modules)`` and the
-  number of Python threads (``_thread._count()`` plus the main thread);
+* the interpreter: ``sys.getallocatedblocks()`` (sampled when it is slow, see
+  :func:`allocated_blocks`), ``len(sys.modules)`` and the number of Python
+  threads (``_thread._count()`` plus the main thread);
 * asyncio: an event-loop monitor (:class:`LoopMonitor`) on each loop the probe
   sees running; it wakes every ``PYROMETER_LOOP_INTERVAL_MS`` (default 100),
   measures how late it woke (the loop's lag) and counts pending tasks.
@@ -181,6 +182,34 @@ def usage():
 
 #: ``ru_maxrss`` unit in bytes: kilobytes on Linux, bytes on macOS.
 MAXRSS_UNIT_BYTES = 1 if sys.platform == "darwin" else 1024
+
+
+#: Time one invocation may spend on ``sys.getallocatedblocks()``.
+ALLOCATED_BLOCKS_BUDGET_NS = 2_000
+_blocks_every = [1]  # read the count on one invocation in this many
+_blocks_countdown = [0]
+
+
+def allocated_blocks():
+    """``sys.getallocatedblocks()``, or None on invocations where it is skipped.
+
+    Before CPython 3.12 it walks every memory pool, so it costs time in
+    proportion to the heap (tens of microseconds for a large one). Its cost is
+    measured each time it is read; when it exceeds ``ALLOCATED_BLOCKS_BUDGET_NS``
+    it is read only on one invocation in as many as keep the average within
+    the budget.
+    """
+    countdown = _blocks_countdown
+    if countdown[0] > 0:
+        countdown[0] -= 1
+        return None
+    started = perf_counter_ns()
+    blocks = sys.getallocatedblocks()
+    cost = perf_counter_ns() - started
+    every = 1 if cost <= ALLOCATED_BLOCKS_BUDGET_NS else min(1000, cost // ALLOCATED_BLOCKS_BUDGET_NS + 1)
+    _blocks_every[0] = every
+    countdown[0] = every - 1
+    return blocks
 
 
 def python_threads():

@@ -191,7 +191,7 @@ def invoke_body(
         "ok" if error is None else "error",
         "-" if error is None else text(error),
         NO_GC if gc is None else "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d" % tuple(gc),
-        allocated_blocks,
+        "-" if allocated_blocks is None else allocated_blocks,
         modules,
         threads,
         "-" if rss_bytes is None else rss_bytes,

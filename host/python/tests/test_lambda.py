@@ -110,6 +110,15 @@ class LambdaHandlerTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(json.loads(result.stdout)["results"], ["sub", "sub"])
 
+    def test_handler_given_as_a_file_path(self):
+        write_tree(self.root, {"code/app.py": "def handler(event, context):\n    return 'file'\n"})
+        result = run_wrapped(self.receiver, self.root, "code/app.py:handler")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["results"], ["file", "file"])
+        init = [r.fields() for r in self.records() if r.kind == "init"][0]
+        self.assertEqual(init["handler"], "code/app.py:handler")
+        self.assertNotEqual(init["handler_index"], "-1")
+
     def test_import_error_in_the_handler_module_is_reported_and_unchanged(self):
         write_tree(self.root, {"app.py": "import not_a_real_dependency\n\ndef handler(event, context):\n    return 1\n"})
         result = run_wrapped(self.receiver, self.root, "app.handler")

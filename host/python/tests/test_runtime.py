@@ -69,7 +69,8 @@ class RuntimeMetricsTest(unittest.TestCase):
         self.assertGreaterEqual(int(after["cpu_user_us"]) + int(after["cpu_system_us"]), 40_000)
         self.assertGreaterEqual(int(after["threads"]), 4)
         self.assertEqual(int(before["threads"]), 1)
-        self.assertGreater(int(after["allocated_blocks"]), 1000)
+        self.assertGreater(int(before["allocated_blocks"]), 1000)  # the first call always reads it
+        self.assertTrue(after["allocated_blocks"] == "-" or int(after["allocated_blocks"]) > 1000)
         self.assertGreater(int(after["modules"]), 20)
 
     def test_asyncio_loop_lag_and_pending_tasks(self):

@@ -283,6 +283,9 @@ struct SenderState {
     last_seq: u64,
     dropped: u64,
     last_seen: u64,
+    /// The last `allocated_blocks` the sender read (it skips the read on some
+    /// invocations when it is slow; see PROTOCOL.md).
+    allocated_blocks: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -389,7 +392,12 @@ impl ProbeDecoder {
 
         let record = match kind {
             "init" => ProbeRecord::Init(parse_init(first_line(&mut lines)?)?),
-            "invoke" => ProbeRecord::Invocation(parse_invocation(first_line(&mut lines)?)?),
+            "invoke" => {
+                let (mut invocation, allocated_blocks) = parse_invocation(first_line(&mut lines)?)?;
+                invocation.runtime.allocated_blocks =
+                    self.carry_allocated_blocks(pid, allocated_blocks);
+                ProbeRecord::Invocation(invocation)
+            }
             "fork" => {
                 let mut fields = Fields::new(first_line(&mut lines)?);
                 ProbeRecord::Fork(ProbeFork {
@@ -451,9 +459,22 @@ impl ProbeDecoder {
                         last_seq: seq,
                         dropped,
                         last_seen: now,
+                        allocated_blocks: 0,
                     },
                 );
             }
+        }
+    }
+
+    /// The reading in this record, or the sender's last one when it skipped the read.
+    fn carry_allocated_blocks(&mut self, pid: u32, read: Option<u64>) -> u64 {
+        match (self.senders.get_mut(&pid), read) {
+            (Some(state), Some(blocks)) => {
+                state.allocated_blocks = blocks;
+                blocks
+            }
+            (Some(state), None) => state.allocated_blocks,
+            (None, read) => read.unwrap_or(0),
         }
     }
 
@@ -696,7 +717,8 @@ fn parse_init(line: &str) -> Result<ProbeInit, RejectReason> {
     })
 }
 
-fn parse_invocation(line: &str) -> Result<ProbeInvocation, RejectReason> {
+/// The invocation, and its `allocated_blocks` reading if it has one.
+fn parse_invocation(line: &str) -> Result<(ProbeInvocation, Option<u64>), RejectReason> {
     let mut f = Fields::new(line);
     let request_id = f.text()?;
     let number = f.number()?;
@@ -719,9 +741,10 @@ fn parse_invocation(line: &str) -> Result<ProbeInvocation, RejectReason> {
             uncollectable: f.number()?,
         };
     }
+    let allocated_blocks = f.optional_number()?;
     let runtime = PythonRuntime {
         gc,
-        allocated_blocks: f.number()?,
+        allocated_blocks: allocated_blocks.unwrap_or(0),
         modules: f.number()?,
         threads: f.number()?,
         rss_bytes: f.optional_number()?,
@@ -733,18 +756,21 @@ fn parse_invocation(line: &str) -> Result<ProbeInvocation, RejectReason> {
         imports: f.number()?,
     };
     let probe_ns = f.number()?;
-    Ok(ProbeInvocation {
-        request_id,
-        number,
-        cold_start,
-        proactive_init,
-        start_unix_us,
-        duration_ns,
-        status,
-        error_type,
-        runtime,
-        probe_ns,
-    })
+    Ok((
+        ProbeInvocation {
+            request_id,
+            number,
+            cold_start,
+            proactive_init,
+            start_unix_us,
+            duration_ns,
+            status,
+            error_type,
+            runtime,
+            probe_ns,
+        },
+        allocated_blocks,
+    ))
 }
 
 fn parse_chunk_head(line: &str) -> Result<ChunkHead, RejectReason> {
@@ -1175,6 +1201,27 @@ mod tests {
         assert_eq!(
             decoder.stats().profiles_abandoned,
             5 + MAX_PENDING_PROFILES as u64
+        );
+    }
+
+    #[test]
+    fn a_skipped_allocated_blocks_reading_carries_the_last_one() {
+        let mut decoder = ProbeDecoder::new();
+        let skipped = INVOKE.replace("\t70000\t", "\t-\t");
+        let blocks = |decoder: &mut ProbeDecoder, body: &str, seq: u64| match decoder
+            .decode(&datagram("invoke", 3, seq, 0, body))
+            .expect("valid")
+            .expect("complete")
+            .record
+        {
+            ProbeRecord::Invocation(invocation) => invocation.runtime.allocated_blocks,
+            other => panic!("not an invocation: {other:?}"),
+        };
+        assert_eq!(blocks(&mut decoder, INVOKE, 0), 70_000);
+        assert_eq!(blocks(&mut decoder, &skipped, 1), 70_000);
+        assert_eq!(
+            blocks(&mut decoder, &INVOKE.replace("\t70000\t", "\t71000\t"), 2),
+            71_000
         );
     }
 
