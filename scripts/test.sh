@@ -6,6 +6,7 @@
 # release profile (benches inherit it), so nothing here triggers a debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -36,7 +37,7 @@ for ws in plugins tests/guests; do (cd "$ws" && cargo fmt --all --check); done
 step "clippy (host workspace, then the wasm guests)"
 cargo clippy --release --workspace --all-targets -- -D warnings
 for ws in plugins tests/guests; do
-    (cd "$ws" && CARGO_TARGET_DIR=../target/guests/clippy-${ws//\//-} cargo clippy --release --target wasm32-wasip2 -- -D warnings)
+    (cd "$ws" && CARGO_TARGET_DIR="$root/target/guests/clippy-${ws//\//-}" cargo clippy --release --target wasm32-wasip2 -- -D warnings)
 done
 
 step "build"
@@ -46,7 +47,7 @@ step "Rust tests (host, end-to-end with compiled plugins)"
 cargo test --release --workspace --no-fail-fast
 
 step "plugin kit unit tests (native)"
-(cd plugins && CARGO_TARGET_DIR=../target/guests/kit-native cargo test --target x86_64-unknown-linux-gnu -p pyrometer-plugin-kit)
+(cd plugins && CARGO_TARGET_DIR="$root/target/guests/kit-native" cargo test --target x86_64-unknown-linux-gnu -p pyrometer-plugin-kit)
 
 step "Python probe tests on every CPython Lambda runs (3.9 - 3.13)"
 host/python/run-tests.sh
