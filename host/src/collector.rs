@@ -109,42 +109,35 @@ impl PlatformEvent {
     /// init of type `snap-start`.
     pub fn from_telemetry(event: &TelemetryEvent) -> Option<Self> {
         let unix_ms = event.time_unix_ms()?;
+        let or = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.into());
+        let runtime_done =
+            |status: &Option<String>, error_type: &Option<String>| Self::InitRuntimeDone {
+                unix_ms,
+                status: or(status, "success"),
+                error_type: error_type.clone(),
+            };
         Some(match &event.record {
             Record::InitStart(r) => Self::InitStart {
                 unix_ms,
-                init_type: r
-                    .initialization_type
-                    .clone()
-                    .unwrap_or_else(|| "on-demand".into()),
+                init_type: or(&r.initialization_type, "on-demand"),
             },
             Record::RestoreStart(_) => Self::InitStart {
                 unix_ms,
                 init_type: "snap-start".into(),
             },
-            Record::InitRuntimeDone(r) => Self::InitRuntimeDone {
-                unix_ms,
-                status: r.status.clone().unwrap_or_else(|| "success".into()),
-                error_type: r.error_type.clone(),
-            },
-            Record::RestoreRuntimeDone(r) => Self::InitRuntimeDone {
-                unix_ms,
-                status: r.status.clone().unwrap_or_else(|| "success".into()),
-                error_type: r.error_type.clone(),
-            },
+            Record::InitRuntimeDone(r) => runtime_done(&r.status, &r.error_type),
+            Record::RestoreRuntimeDone(r) => runtime_done(&r.status, &r.error_type),
             Record::InitReport(r) => Self::InitReport {
                 unix_ms,
-                init_type: r
-                    .initialization_type
-                    .clone()
-                    .unwrap_or_else(|| "on-demand".into()),
+                init_type: or(&r.initialization_type, "on-demand"),
                 duration_ms: r.metrics.as_ref()?.duration_ms?,
-                status: r.status.clone().unwrap_or_else(|| "success".into()),
+                status: or(&r.status, "success"),
             },
             Record::RestoreReport(r) => Self::InitReport {
                 unix_ms,
                 init_type: "snap-start".into(),
                 duration_ms: r.metrics.as_ref()?.duration_ms?,
-                status: r.status.clone().unwrap_or_else(|| "success".into()),
+                status: or(&r.status, "success"),
             },
             Record::Start(r) => Self::Start {
                 unix_ms,

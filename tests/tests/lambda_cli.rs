@@ -52,7 +52,13 @@ fn leaky_example_names_the_slow_module_and_the_leak() {
         args.push("--plugin".into());
         args.push(p.display().to_string());
     }
-    args.extend(["--json".into(), json.display().to_string()]);
+    let html = out_dir.path().join("report.html");
+    args.extend([
+        "--json".into(),
+        json.display().to_string(),
+        "--html".into(),
+        html.display().to_string(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = lambda(&examples().join("leaky"), &args);
     let stdout = String::from_utf8_lossy(&out.stdout);
