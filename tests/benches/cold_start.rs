@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use pyrometer::report::LambdaReport;
-use pyrometer_tests::pyrometer_bin;
+use pyrometer_tests::{assert_success, pyrometer_bin};
 
 const RUNS: usize = 10;
 
@@ -60,11 +60,7 @@ fn main() {
         .arg(&json)
         .output()
         .expect("pyrometer lambda");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let report: LambdaReport =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("schema");
     let _ = std::fs::remove_file(&json);

@@ -101,3 +101,12 @@ pub fn python3() -> PathBuf {
         .find(|p| p.is_file())
         .expect("python3 on PATH")
 }
+
+/// Asserts that a command succeeded, showing its stderr when it did not.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

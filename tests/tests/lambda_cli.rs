@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use pyrometer::report::{LambdaReport, SCHEMA};
-use pyrometer_tests::{assert_one_line_failure, data_dir, guest, pyrometer_bin};
+use pyrometer_tests::{assert_one_line_failure, assert_success, data_dir, guest, pyrometer_bin};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -62,11 +62,7 @@ fn leaky_example_names_the_slow_module_and_the_leak() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = lambda(&examples().join("leaky"), &args);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(
         stdout.contains("slow_config"),
         "the terminal report names the slow module:\n{stdout}"
@@ -135,11 +131,7 @@ fn orders_example_over_two_cold_starts() {
             folded.to_str().expect("utf8"),
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let report = read_report(&json);
     assert_eq!(report.environments.len(), 2);
     for env in &report.environments {
@@ -224,11 +216,7 @@ fn awslambdaric_runs_the_handler_with_the_probe() {
             json.to_str().expect("utf8"),
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let report = read_report(&json);
     assert_eq!(report.runtime_client, "awslambdaric");
     let env = &report.environments[0];

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use pyrometer_tests::gateway::{Gateway, get};
-use pyrometer_tests::{guest, pyrometer_bin};
+use pyrometer_tests::{assert_success, guest, pyrometer_bin};
 
 #[test]
 fn a_run_lands_in_the_pushgateway() {
@@ -28,11 +28,7 @@ fn a_run_lands_in_the_pushgateway() {
         .arg(guest("memory-trend"))
         .output()
         .expect("run pyrometer lambda");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = get(&format!("{}/metrics", gw.url)).expect("gateway metrics");
     let series = |name: &str| -> f64 {
         text.lines()

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use pyrometer::model::Batch;
 use pyrometer::plugins::{LoadError, PluginSet, PluginSpec, artifact};
-use pyrometer_tests::{assert_one_line_failure, guest, pyrometer_bin};
+use pyrometer_tests::{assert_one_line_failure, assert_success, guest, pyrometer_bin};
 
 fn precompiled(dir: &Path, name: &str) -> std::path::PathBuf {
     let set = PluginSet::new().expect("engine");
@@ -124,11 +124,7 @@ fn cli_check_run_and_compile() {
 
     let out = pyrometer(&["plugin", "check", echo]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(
         stdout.contains("func analyze") && stdout.contains("func configure"),
         "{stdout}"
@@ -144,11 +140,7 @@ fn cli_check_run_and_compile() {
         "--input",
         batch.to_str().expect("utf8"),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(
         printed.as_array().map(Vec::len),
@@ -164,17 +156,9 @@ fn cli_check_run_and_compile() {
         "-o",
         cwasm.to_str().expect("utf8"),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = pyrometer(&["plugin", "check", cwasm.to_str().expect("utf8")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
