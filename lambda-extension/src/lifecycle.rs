@@ -87,14 +87,34 @@ fn register() -> Option<(ExtensionsApi, String)> {
         tracing::error!("AWS_LAMBDA_RUNTIME_API is not set: not running in Lambda");
         return None;
     };
-    match ExtensionsApi::register(&runtime_api, &extension_name()) {
+    let name = extension_name();
+    let mut last_error = None;
+    // A failed register means the environment fails to init, so a transient
+    // error (a refused or reset connection) is worth a few quick retries.
+    for backoff_ms in REGISTER_BACKOFF_MS {
+        match ExtensionsApi::register(&runtime_api, &name) {
+            Ok(api) => return Some((api, runtime_api)),
+            Err(e) => {
+                tracing::warn!("register failed, retrying in {backoff_ms} ms: {e:#}");
+                last_error = Some(e);
+                std::thread::sleep(std::time::Duration::from_millis(backoff_ms));
+            }
+        }
+    }
+    match ExtensionsApi::register(&runtime_api, &name) {
         Ok(api) => Some((api, runtime_api)),
         Err(e) => {
-            tracing::error!("cannot register with the Extensions API: {e:#}");
+            let first = last_error
+                .map(|e| format!(" (first failure: {e:#})"))
+                .unwrap_or_default();
+            tracing::error!("cannot register with the Extensions API: {e:#}{earlier}");
             None
         }
     }
 }
+
+/// Pauses between register attempts: four attempts within 160 ms.
+const REGISTER_BACKOFF_MS: [u64; 3] = [10, 50, 100];
 
 /// Starts the sources, loads the plugins and builds the exporters, each
 /// fail-open. `Err` only when a step failed and the user opted into failing
