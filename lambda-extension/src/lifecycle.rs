@@ -104,8 +104,8 @@ fn register() -> Option<(ExtensionsApi, String)> {
     match ExtensionsApi::register(&runtime_api, &name) {
         Ok(api) => Some((api, runtime_api)),
         Err(e) => {
-            let first = last_error
-                .map(|e| format!(" (first failure: {e:#})"))
+            let earlier = last_error
+                .map(|e| format!(" (previous attempt: {e:#})"))
                 .unwrap_or_default();
             tracing::error!("cannot register with the Extensions API: {e:#}{earlier}");
             None
