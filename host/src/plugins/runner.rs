@@ -186,15 +186,14 @@ impl Plugin {
         let Some(warm) = self.warm.as_mut() else {
             return Err(self.call_error(FailureKind::Trap, "no instance".into()));
         };
-        let dropped_before = warm.store.data_mut().begin_call(&self.limits);
+        warm.store.data_mut().begin_call(&self.limits);
         warm.store
             .set_epoch_deadline(deadline_ticks(self.limits.deadline()));
         let returned = {
             let _active = ticker.call();
             warm.instance.call_analyze(&mut warm.store, batch)
         };
-        let log_dropped = dropped_before + warm.store.data().log_lines_dropped();
-        telemetry::record_dropped(&self.name, 0, 0, log_dropped);
+        telemetry::record_dropped(&self.name, 0, 0, warm.store.data().log_lines_dropped());
         match returned {
             Ok(Ok(output)) => validate_output(&self.name, output, &self.limits, kinds)
                 .map_err(|m| self.call_error(FailureKind::InvalidOutput, m)),

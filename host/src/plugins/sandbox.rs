@@ -69,12 +69,12 @@ impl PluginState {
         self.memory.hit
     }
 
-    /// Resets the per-call budgets (log lines, memory-cap flag) before a call
-    /// and returns the log lines dropped by the previous one.
-    pub fn begin_call(&mut self, limits: &PluginLimits) -> u64 {
+    /// Resets the per-call budgets (log lines, dropped-line count, memory-cap
+    /// flag) before a call.
+    pub fn begin_call(&mut self, limits: &PluginLimits) {
         self.log_lines_left = limits.max_log_lines;
+        self.log_lines_dropped = 0;
         self.memory.hit = false;
-        std::mem::take(&mut self.log_lines_dropped)
     }
 
     /// Log lines dropped since the last [`begin_call`](Self::begin_call).
