@@ -173,7 +173,13 @@ fn check_lambda_extension(mut config: EmulatorConfig, dir: &TempDir, invocations
     let mut request_ids = Vec::new();
     for i in 0..invocations {
         let outcome = emulator.invoke(format!(r#"{{"i": {i}}}"#)).expect("invoke");
-        assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
+        assert_eq!(
+            outcome.status,
+            Status::Success,
+            "{:?} {:?}",
+            outcome.error,
+            json_lines(&out)
+        );
         request_ids.push(outcome.request_id.clone());
     }
     let shutdown = emulator

@@ -109,12 +109,14 @@ pub(crate) async fn register(shared: &Arc<Shared>, req: Request<Incoming>) -> Re
         if state.phase != Phase::Init {
             return forbidden("extensions register during the init phase only");
         }
-        // An external extension registers under its executable's file name;
-        // any other name is an internal extension (inside the runtime process).
+        // An external extension registers under its executable's file name
+        // (its slot exists from before its launch; a fast one may register
+        // before the launcher has stored its pid); any other name is an
+        // internal extension (inside the runtime process).
         let index = match state
             .extensions
             .iter()
-            .position(|e| e.name == name && e.id.is_none() && e.pid.is_some())
+            .position(|e| e.name == name && e.id.is_none())
         {
             Some(i) => i,
             None if state.extensions.iter().any(|e| e.name == name) => {

@@ -30,12 +30,16 @@ fn record(line: Value) {
     let Ok(path) = std::env::var("CONFORMANCE_OUT") else {
         return;
     };
+    // One write per line: the telemetry and event handlers run on different
+    // threads, and `writeln!` on a `File` writes piece by piece, which
+    // interleaves two records into two unparseable lines.
+    let text = format!("{line}\n");
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
     {
-        let _ = writeln!(file, "{line}");
+        let _ = file.write_all(text.as_bytes());
     }
 }
 
@@ -168,7 +172,8 @@ async fn main() -> Result<(), Error> {
         .with_telemetry_port_number(port)
         .with_telemetry_types(&["platform", "function", "extension"])
         .register()
-        .await?;
+        .await
+        .inspect_err(|e| record(json!({ "kind": "error", "message": e.to_string() })))?;
     record(json!({
         "kind": "register",
         "functionName": registered.function_name,
