@@ -438,7 +438,12 @@ impl Collector {
                 self.probe_speaking = true;
                 self.on_probe_invocation(inv);
             }
-            ProbeRecord::Imports(_) | ProbeRecord::Fork(_) | ProbeRecord::Exit(_) => {}
+            // HTTP windows come from long-running services (`pyrometer run`
+            // consumes them), not from Lambda handlers.
+            ProbeRecord::Imports(_)
+            | ProbeRecord::Fork(_)
+            | ProbeRecord::Exit(_)
+            | ProbeRecord::Http(_) => {}
         }
     }
 

@@ -250,6 +250,48 @@ pub struct ProbeExit {
     pub unsent: u64,
 }
 
+/// One (method, route template, status) series of HTTP requests in a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSeries {
+    /// Request method (`GET`), upper case.
+    pub method: String,
+    /// The route template (`/users/<id>`), never a raw path: bounded cardinality.
+    pub route: String,
+    /// Response status code (0 when the app raised before a response started).
+    pub status: u16,
+    /// Requests completed in the window.
+    pub count: u64,
+    /// Their total duration, µs.
+    pub sum_us: u64,
+    /// The slowest of them, µs.
+    pub max_us: u64,
+    /// Requests per bucket of [`ProbeHttp::bounds_us`], not cumulative, with
+    /// one more entry at the end for those above the last bound.
+    pub buckets: Vec<u64>,
+}
+
+/// A process's HTTP requests over one flush window, aggregated in the process
+/// by the probe's WSGI/ASGI middleware (one record per window, not per request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeHttp {
+    /// The framework the middleware hooked: `flask`, `django`, `starlette`, …
+    pub framework: String,
+    /// End of the window, µs since the Unix epoch.
+    pub window_end_unix_us: u64,
+    /// When this process completed its first request, µs since the Unix epoch.
+    pub first_response_unix_us: Option<u64>,
+    /// Requests in progress at the end of the window.
+    pub in_flight: u64,
+    /// Worst asyncio event-loop lag in the window, µs, where a loop runs.
+    pub loop_lag_max_us: Option<u64>,
+    /// Pending asyncio tasks at the last check, where a loop runs.
+    pub loop_pending_tasks: Option<u64>,
+    /// Upper bounds of the duration buckets, µs, ascending.
+    pub bounds_us: Vec<u64>,
+    /// One entry per series that saw requests in the window.
+    pub series: Vec<HttpSeries>,
+}
+
 /// What one accepted datagram (or a completed set of chunks) carried.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProbeRecord {
@@ -263,6 +305,8 @@ pub enum ProbeRecord {
     Fork(ProbeFork),
     /// The sender exited.
     Exit(ProbeExit),
+    /// A window of HTTP requests.
+    Http(ProbeHttp),
 }
 
 /// A decoded record and the header of the datagram that completed it.
