@@ -39,6 +39,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     table.push_str("]\n");
+    // A module added to the package changes the directory's listing.
+    println!("cargo:rerun-if-changed={}", package.display());
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("python_assets.rs");
     std::fs::write(&out, table).expect("write python_assets.rs");

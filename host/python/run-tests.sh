@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Run the probe's unittest suite on every supported CPython (3.9 to 3.13).
+# Run the probe's unittest suite on every supported CPython (3.9 to 3.13), then
+# the web framework tests (tests_web/: real Flask, Django, FastAPI) once, on the
+# default `python3` (PYROMETER_WEB_PYTHON picks another).
 #
 # Interpreters come from pyenv ($PYENV_ROOT/versions/3.X.*, newest patch of each
 # minor), or from PYROMETER_PYTHONS ("/path/to/python3.9 /path/to/python3.10 ...").
-# A missing version fails the run: the probe claims to support it.
+# A missing version fails the run: the probe claims to support it. So does a
+# missing framework: its tests fail with the pip command that installs it.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,5 +47,13 @@ for python in "${pythons[@]}"; do
         status=1
     fi
 done
+web_python="${PYROMETER_WEB_PYTHON:-python3}"
+echo "== web framework tests on $("$web_python" --version 2>&1) ($web_python)"
+if (cd "$here/tests_web" && "$web_python" -m unittest discover -s . -p 'test_*.py' "$@"); then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    status=1
+fi
 echo "probe: $passed passed, $failed failed"
 exit "$status"

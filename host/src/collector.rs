@@ -448,7 +448,8 @@ impl Collector {
     }
 
     /// Records a procfs sample of the runtime process at the start or end of
-    /// `request_id`. The end sample fills RSS and, without the probe, CPU.
+    /// `request_id`. The end sample fills open fds and threads, and RSS and
+    /// CPU unless the probe measured them.
     pub fn on_process_sample(&mut self, request_id: &str, at_end: bool, sample: ProcessSample) {
         let Some(i) = self.find(request_id) else {
             return;
@@ -460,6 +461,8 @@ impl Collector {
         }
         let inv = &mut p.invocation;
         inv.rss_bytes.get_or_insert(sample.rss_bytes as f64);
+        inv.open_fds = Some(sample.open_fds as f64);
+        inv.threads = Some(sample.threads as f64);
         if let Some(start) = p.start_sample {
             inv.cpu_user_ms
                 .get_or_insert(sample.cpu_user_ms - start.cpu_user_ms);
@@ -704,6 +707,22 @@ enum Completion {
     Deadline,
 }
 
+/// The invocation a probe record describes on its own, with no platform
+/// events to join (a function wrapped with `pyrometer_probe.wrap` in a
+/// service run by `pyrometer run`). `pid` names the sender when the record
+/// has no request id.
+pub fn invocation_from_probe(p: &ProbeInvocation, pid: u32) -> Invocation {
+    let mut inv = Invocation {
+        request_id: p
+            .request_id
+            .clone()
+            .unwrap_or_else(|| format!("{pid}-{}", p.number)),
+        ..Invocation::default()
+    };
+    apply_probe(&mut inv, p, false);
+    inv
+}
+
 fn apply_probe(inv: &mut Invocation, p: &ProbeInvocation, runtime_done: bool) {
     inv.start_unix_ms = p.start_unix_us as f64 / 1000.0;
     inv.duration_ms = p.duration_ns as f64 / 1e6;
@@ -877,6 +896,31 @@ mod tests {
         assert_eq!(second.late_reports[0].billed_duration_ms, Some(15.0));
         assert_eq!(second.late_reports[0].post_runtime_ms, Some(2.5));
         assert_eq!(c.stats().completed_by_probe, 1);
+    }
+
+    #[test]
+    fn procfs_samples_around_an_invocation_join_it_and_the_probe_wins_where_both_measure() {
+        let mut c = collector();
+        c.open("r1", 1000.0);
+        let sample = |cpu_user_ms: f64, rss_bytes: u64| ProcessSample {
+            cpu_user_ms,
+            cpu_system_ms: cpu_user_ms / 10.0,
+            rss_bytes,
+            open_fds: 9,
+            threads: 3,
+            ..ProcessSample::default()
+        };
+        c.on_process_sample("r1", false, sample(100.0, 40_000_000));
+        c.on_process_sample("r1", true, sample(130.0, 60_000_000));
+        c.on_probe(probe_invocation("r1", Status::Success));
+        let inv = &c.drain().invocations[0];
+        assert_eq!((inv.open_fds, inv.threads), (Some(9.0), Some(3.0)));
+        assert_eq!(inv.rss_bytes, Some(5e7), "the probe's own RSS reading wins");
+        assert_eq!(
+            (inv.cpu_user_ms, inv.cpu_system_ms),
+            (Some(30.0), Some(3.0)),
+            "CPU over the invocation from procfs when the probe has none"
+        );
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! datagrams on a Unix socket, procfs samples of the runtime process taken
 //! around each invocation — and leaves as the report plus, when exporters are
 //! configured, metrics pushed on every flush.
+//!
+//! With a layer zip ([`LocalLambdaConfig::layer`]) the function runs as it
+//! would with the layer attached in Lambda: the zip is unpacked into a
+//! directory playing `/opt`, its `extensions/*` start as external extensions
+//! and, when it is pyrometer's layer, its exec wrapper starts the runtime.
+//! The layer's extension then owns the probe's socket, as in Lambda, and
+//! this run measures what the platform sees: telemetry and procfs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +24,7 @@ use bytes::Bytes;
 use crate::collector::{Collector, CollectorConfig, Drained, PlatformEvent};
 use crate::emulator::{Emulator, EmulatorConfig, EmulatorError, ShutdownReason};
 use crate::export::{ExportConfig, Identity};
+use crate::layer::{LayerError, MountedLayer};
 use crate::metrics_sink::MetricsSink;
 use crate::model::{Batch, FunctionInfo, Invocation, Status};
 use crate::plugins::{PluginSet, PluginSpec};
@@ -65,6 +73,9 @@ pub struct LocalLambdaConfig {
     pub runtime: RuntimeClient,
     /// External extension executables, started like `/opt/extensions/*`.
     pub extensions: Vec<PathBuf>,
+    /// A Lambda layer zip attached to the function: unpacked as `/opt`, its
+    /// extensions started, its exec wrapper (if pyrometer's) used.
+    pub layer: Option<PathBuf>,
     /// Plugins run after every invocation.
     pub plugins: Vec<PluginSpec>,
     /// The function name shown in reports and metrics.
@@ -88,6 +99,7 @@ impl LocalLambdaConfig {
             python: PathBuf::from("python3"),
             runtime: RuntimeClient::Builtin,
             extensions: Vec::new(),
+            layer: None,
             plugins: Vec::new(),
             function_name: "local-function".into(),
             export: None,
@@ -125,6 +137,9 @@ pub enum LocalLambdaError {
     /// An exporter's configuration is invalid.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// The layer zip could not be unpacked.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
     /// Setting up (probe directory, socket, plugin engine) failed.
     #[error("{0}")]
     Setup(String),
@@ -209,17 +224,38 @@ pub fn run(
     let cwd = std::env::current_dir().map_err(|e| LocalLambdaError::Setup(e.to_string()))?;
     let resolved = resolve_handler(&config.handler, &cwd)?;
     let workdir = tempdir()?;
+    let layer = config
+        .layer
+        .as_ref()
+        .map(|zip| crate::layer::mount(zip, &workdir.join("opt")))
+        .transpose()
+        .inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&workdir);
+        })?;
+    // The probe sends to one socket: the layer's extension's when the layer
+    // brings the exec wrapper (as in Lambda), else ours.
+    let layer_owns_probe = layer.as_ref().is_some_and(|l| l.exec_wrapper.is_some());
     let probe = python_assets::install(&workdir.join("probe"))
         .map_err(|e| LocalLambdaError::Setup(format!("cannot write the probe: {e}")))?;
     let socket_path = workdir.join("probe.sock");
-    let mut socket = ProbeSocket::bind(&socket_path).map_err(|e| {
-        LocalLambdaError::Setup(format!("cannot bind {}: {e}", socket_path.display()))
-    })?;
+    let mut socket = if layer_owns_probe {
+        None
+    } else {
+        Some(ProbeSocket::bind(&socket_path).map_err(|e| {
+            LocalLambdaError::Setup(format!("cannot bind {}: {e}", socket_path.display()))
+        })?)
+    };
     let mut plugins = PluginSet::new().map_err(|e| LocalLambdaError::Setup(format!("{e:#}")))?;
     for spec in &config.plugins {
         plugins.add(spec)?;
     }
-    let mut emulator = Emulator::start(emulator_config(config, &resolved, &probe, &socket_path))?;
+    let mut emulator = Emulator::start(emulator_config(
+        config,
+        &resolved,
+        &probe,
+        &socket_path,
+        layer.as_ref(),
+    ))?;
     let function = FunctionInfo {
         name: config.function_name.clone(),
         version: "$LATEST".into(),
@@ -235,7 +271,7 @@ pub fn run(
     };
     let mut collector = Collector::new(CollectorConfig {
         deadline_ms: config.timeout.as_secs_f64() * 1000.0 + 1000.0,
-        expect_probe: true,
+        expect_probe: !layer_owns_probe,
     });
     let total = config.invocations * config.environments;
     let mut done = 0;
@@ -257,7 +293,9 @@ pub fn run(
             let outcome = emulator.invoke(config.event.clone())?;
             let end = sampler.as_mut().and_then(|s| s.sample_tree().ok());
             feed_events(&emulator, &mut collector, &outcome.request_id, start, end);
-            socket.drain_into(&mut collector);
+            if let Some(socket) = socket.as_mut() {
+                socket.drain_into(&mut collector);
+            }
             let drained = collector.drain();
             absorb(&mut report, drained, &function, &mut plugins, &mut sink);
             done += 1;
@@ -268,7 +306,9 @@ pub fn run(
         }
         emulator.shutdown(ShutdownReason::Spindown);
         feed_events(&emulator, &mut collector, "", None, None);
-        socket.drain_into(&mut collector);
+        if let Some(socket) = socket.as_mut() {
+            socket.drain_into(&mut collector);
+        }
         let last = collector.finish_all();
         absorb(&mut report, last, &function, &mut plugins, &mut sink);
         sink.shutdown(std::time::Instant::now() + SHUTDOWN_FLUSH_BUDGET);
@@ -283,6 +323,7 @@ fn emulator_config(
     resolved: &ResolvedHandler,
     probe: &ProbeInstall,
     socket: &Path,
+    layer: Option<&MountedLayer>,
 ) -> EmulatorConfig {
     let python = resolve_program(&config.python).into_os_string();
     let runtime_cmd = match config.runtime {
@@ -305,6 +346,17 @@ fn emulator_config(
     e.timeout = config.timeout;
     e.extensions.clone_from(&config.extensions);
     e.exec_wrapper = Some(probe.exec_wrapper.clone());
+    if let Some(layer) = layer {
+        e.extensions_dir = Some(layer.extensions_dir.clone());
+        if let Some(wrapper) = &layer.exec_wrapper {
+            e.exec_wrapper = Some(wrapper.clone());
+        }
+        // Lambda puts a layer's python/ on the runtime's PYTHONPATH.
+        let python = layer.opt.join("python");
+        if python.is_dir() {
+            e.python_path.push(python);
+        }
+    }
     e.echo_logs = std::env::var_os("PYROMETER_ECHO_LOGS").is_some();
     e.function_name.clone_from(&config.function_name);
     e.env.push((

@@ -67,14 +67,27 @@ impl MetricsSink {
     /// Runs the plugins over `batch` (under the registry's recorder, so their
     /// self-metrics are exported too) and records the batch and their output.
     pub fn analyze(&self, batch: &Batch, plugins: &mut PluginSet) -> RunReport {
+        let run = self.run_plugins(batch, plugins);
+        self.registry.record_batch(batch);
+        run
+    }
+
+    /// Runs the plugins over `batch` and records only what they produced (for
+    /// batches whose rows are not function invocations, such as `pyrometer
+    /// run`'s windows).
+    pub fn run_plugins(&self, batch: &Batch, plugins: &mut PluginSet) -> RunReport {
         let run = metrics::with_local_recorder(self.registry.recorder(), || plugins.run(batch));
-        self.record(batch, &run.output);
+        self.record_output(&run.output);
         run
     }
 
     /// Records a batch and what the plugins made of it.
     pub fn record(&self, batch: &Batch, output: &PluginOutput) {
         self.registry.record_batch(batch);
+        self.record_output(output);
+    }
+
+    fn record_output(&self, output: &PluginOutput) {
         for m in &output.metrics {
             self.registry.record_plugin_metric(&m.plugin, m);
         }

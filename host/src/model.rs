@@ -69,6 +69,11 @@ pub struct Invocation {
     pub cpu_user_ms: Option<f64>,
     /// System CPU time during the invocation, milliseconds.
     pub cpu_system_ms: Option<f64>,
+    /// Open file descriptors of the runtime process at the end of the
+    /// invocation (procfs).
+    pub open_fds: Option<f64>,
+    /// Threads of the runtime process at the end of the invocation (procfs).
+    pub threads: Option<f64>,
     /// Garbage collections during the invocation (all generations).
     pub gc_collections: u32,
     /// Total GC pause during the invocation, milliseconds.
@@ -275,6 +280,22 @@ pub enum ReadyReason {
     Explicit,
     /// The process exited before any of the above.
     Exit,
+    /// A web application completed its first HTTP request (the probe's
+    /// WSGI/ASGI middleware; services run by `pyrometer run`).
+    Request,
+}
+
+impl ReadyReason {
+    /// The reason as the wire format and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Handler => "handler",
+            Self::Invoke => "invoke",
+            Self::Explicit => "explicit",
+            Self::Exit => "exit",
+            Self::Request => "request",
+        }
+    }
 }
 
 /// How a Python process got from exec to a ready handler, as the probe measured it.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// Every shipped file of `host/python/`: (path relative to the probe directory, contents).
 pub const PYTHON_ASSETS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/python_assets.rs"));
+/// The exec wrapper's file name among [`PYTHON_ASSETS`].
+pub const EXEC_WRAPPER: &str = "pyrometer-exec-wrapper";
 
 /// Where the probe was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub fn install(dir: &Path) -> io::Result<ProbeInstall> {
         }
         std::fs::write(&path, contents)?;
     }
-    let exec_wrapper = dir.join("pyrometer-exec-wrapper");
+    let exec_wrapper = dir.join(EXEC_WRAPPER);
     set_executable(&exec_wrapper)?;
     Ok(ProbeInstall {
         dir: dir.to_owned(),

@@ -35,7 +35,7 @@ fn promtool(args: &[&str], dir: &std::path::Path) -> String {
 fn referenced_metrics(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .filter(|token| {
-            ["faas_", "python_", "process_", "pyrometer_"]
+            ["faas_", "python_", "process_", "pyrometer_", "http_"]
                 .iter()
                 .any(|p| token.starts_with(p))
         })
@@ -50,6 +50,8 @@ fn referenced_metrics(text: &str) -> BTreeSet<String> {
                 .unwrap_or(token)
                 .to_owned()
         })
+        // Label names share the prefixes (`http_route`): they are not metrics.
+        .filter(|token| !CATALOGUE.iter().any(|s| s.labels.contains(&token.as_str())))
         .collect()
 }
 

@@ -5,7 +5,9 @@
 //!
 //! This binary is the lifecycle loop only ([`lifecycle`]); everything it
 //! measures and exports with lives in the `pyrometer` library. Configuration
-//! is read once from `PYROMETER_*` variables ([`pyrometer::config`]).
+//! is read once ([`pyrometer::config`]): the layer's `pyrometer.toml`, found
+//! beside the directory this executable runs from (`/opt/pyrometer` in
+//! Lambda), under the `PYROMETER_*` variables, which override it.
 
 mod extensions_api;
 mod faults;
@@ -13,6 +15,7 @@ mod flush;
 mod inputs;
 mod lifecycle;
 mod probe;
+mod runtime_process;
 mod session;
 mod telemetry;
 
@@ -21,7 +24,10 @@ use std::process::ExitCode;
 use pyrometer::config::Config;
 
 fn main() -> ExitCode {
-    let (config, warnings) = Config::from_env();
+    let layer_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| pyrometer::layer::dir_of_extension(&exe));
+    let (config, warnings) = Config::load(std::env::vars(), layer_dir.as_deref());
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(pyrometer::config::DEFAULT_LOG));
     // Lambda sends an extension's stderr to the function's log stream.

@@ -7,6 +7,8 @@
 //! `platform.runtimeDone` when no probe speaks. It never waits for
 //! `platform.report`, which Lambda only sends after every extension has
 //! called `next`; those figures join the following flush as late reports.
+//! The runtime process is sampled from procfs at INVOKE and at completion
+//! (the moment the completing record is fed), see [`RuntimeProcess`].
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,10 +19,12 @@ use pyrometer::export::{FlushReport, catalogue};
 use pyrometer::metrics_sink::MetricsSink;
 use pyrometer::model::{Batch, FunctionInfo, PluginOutput};
 use pyrometer::plugins::PluginSet;
+use pyrometer::sources::probe::ProbeRecord;
 
 use crate::faults::Faults;
 use crate::flush::FlushControl;
 use crate::inputs::Input;
+use crate::runtime_process::RuntimeProcess;
 use crate::telemetry::TelemetryFeed;
 
 /// How long past an invocation's deadline we still wait for its end: the
@@ -63,6 +67,10 @@ pub(crate) struct Session {
     init_duration: InitDuration,
     /// The last invocation, until its `platform.report` arrives.
     awaiting_report: Option<String>,
+    /// The invocation INVOKE is waiting for, until it completes.
+    current: Option<String>,
+    /// The runtime process, sampled around each invocation.
+    runtime: RuntimeProcess,
 }
 
 /// The cold start's init duration usually arrives (`platform.initReport`,
@@ -100,6 +108,8 @@ impl Session {
             opened_any: false,
             init_duration: InitDuration::default(),
             awaiting_report: None,
+            current: None,
+            runtime: RuntimeProcess::default(),
         }
     }
 
@@ -108,6 +118,10 @@ impl Session {
         self.take_queued();
         let gap = self.flush.invoked(Instant::now());
         self.collector.open(request_id, now_unix_ms());
+        if let Some(sample) = self.runtime.sample(&mut self.faults) {
+            self.collector.on_process_sample(request_id, false, sample);
+        }
+        self.current = Some(request_id.to_owned());
         self.opened_any = true;
         self.awaiting_report = Some(request_id.to_owned());
         let limit_ms = match deadline_unix_ms {
@@ -134,6 +148,7 @@ impl Session {
             }
         }
         self.take_queued();
+        self.current = None;
         let drained = self.collector.drain();
         self.publish(drained);
         if self.unflushed && self.flush.due(Instant::now(), gap) {
@@ -182,9 +197,18 @@ impl Session {
                 {
                     self.awaiting_report = None;
                 }
+                if let PlatformEvent::RuntimeDone { request_id, .. } = &platform {
+                    self.sample_at_completion(Some(request_id));
+                }
                 self.collector.on_platform(platform);
             }
-            Input::Probe(message) => self.collector.on_probe(*message),
+            Input::Probe(message) => {
+                self.runtime.observe(&message);
+                if let ProbeRecord::Invocation(inv) = &message.record {
+                    self.sample_at_completion(inv.request_id.as_ref());
+                }
+                self.collector.on_probe(*message);
+            }
             Input::ProbeRejected(reason) => {
                 self.faults.report(
                     "probe",
@@ -196,6 +220,21 @@ impl Session {
                     1.0,
                 );
             }
+        }
+    }
+
+    /// Samples the runtime as the record that may complete the current
+    /// invocation is fed (`request_id`: the one the record names, if it
+    /// does), so the end sample lands on the invocation before it is closed.
+    fn sample_at_completion(&mut self, request_id: Option<&String>) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        if request_id.is_some_and(|id| id != current) || self.collector.is_complete(current) {
+            return;
+        }
+        if let Some(sample) = self.runtime.sample(&mut self.faults) {
+            self.collector.on_process_sample(current, true, sample);
         }
     }
 

@@ -135,6 +135,9 @@ fn cold_then_warm_invocations_land_in_the_pushgateway() {
     // The probe's figures: RSS and CPU of the runtime, the import profile.
     assert!(sum("process_resident_memory_bytes{", &[]) > 0.0, "{text}");
     assert!(sum("process_cpu_seconds_total{", &[]) > 0.0, "{text}");
+    // procfs samples of the runtime, taken by the extension around each invocation.
+    assert!(sum("process_open_fds{", &[]) >= 3.0, "{text}");
+    assert!(sum("process_threads{", &[]) >= 1.0, "{text}");
     assert!(
         sum("python_import_duration_seconds_count{", &[]) >= 1.0,
         "{text}"

@@ -102,6 +102,12 @@ fn leaky_example_names_the_slow_module_and_the_leak() {
     let rss: Vec<f64> = env.invocations.iter().filter_map(|i| i.rss_bytes).collect();
     assert_eq!(rss.len(), 25, "RSS measured for every invocation");
     assert!(
+        env.invocations
+            .iter()
+            .all(|i| i.open_fds.is_some_and(|n| n >= 3.0) && i.threads.is_some_and(|n| n >= 1.0)),
+        "open fds and threads sampled from procfs for every invocation"
+    );
+    assert!(
         rss[24] - rss[1] > 20.0 * 200.0 * 1024.0,
         "the cache grows ~256 KiB per call: {rss:?}"
     );

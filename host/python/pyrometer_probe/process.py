@@ -1,11 +1,14 @@
 """The probe's life in one process: start-up, ready, fork and exit.
 
-Data enters from ``sitecustomize`` (:func:`start`), from whoever knows the
-application is ready (:func:`mark_ready`: the Lambda handler module once the
-user's handler is loaded, the handler wrapper at the first invocation, or
+Data enters from ``sitecustomize`` (:func:`start`, which also registers the
+web framework hooks of :mod:`.frameworks` for when a framework is imported),
+from whoever knows the application is ready (:func:`mark_ready`: the Lambda
+handler module once the user's handler is loaded, the handler wrapper at the
+first invocation, the HTTP middleware at the first completed request, or
 :func:`at_exit`), and from the fork hooks. It leaves as the ``init``,
 ``imports``, ``fork`` and ``exit`` records (see PROTOCOL.md), sent through the
-one :class:`~.transport.Transport` of the process.
+one :class:`~.transport.Transport` of the process; at exit the last ``http``
+window (:mod:`.web`) goes before the ``exit`` record.
 
 A forked child starts over: new process id, new socket, sequence and drop
 counters from zero, an empty import list (its parent reports the imports made
@@ -33,6 +36,24 @@ except ValueError:
     pass
 
 
+#: Modules whose import hooks a web framework (see :mod:`.frameworks`, loaded
+#: only when one of them is imported).
+WEB_FRAMEWORK_MODULES = (
+    "flask.app",
+    "django.core.handlers.base",
+    "django.core.handlers.wsgi",
+    "django.core.handlers.asgi",
+    "starlette.applications",
+)
+
+
+def _web_framework_imported(module):
+    """Post-import callback: install the HTTP middleware in the framework just imported."""
+    from . import frameworks
+
+    frameworks.hook(module)
+
+
 class ProbeState:
     """Everything the probe knows about the current process."""
 
@@ -52,6 +73,7 @@ class ProbeState:
         self.ready_unix_us = None
         self.ready_reason = None
         self.init_sent = False
+        self.fork_imports_sent = False
         self.invocations = 0
         self.transport = None
         self.profiles_sent = 0
@@ -89,6 +111,8 @@ def start(started_perf_ns=None, environ=None):
         import atexit  # built in; imported before the hook so it is not profiled
 
         imports.install()
+        for name in WEB_FRAMEWORK_MODULES:
+            imports.after_import(name, _web_framework_imported)
         runtime.install_gc_callback()
         state.enabled = True
         state.socket_path = path
@@ -237,6 +261,21 @@ def mark_ready(reason="explicit", **init):
         pass
 
 
+def send_fork_imports():
+    """A forked child's start-up imports, once, at its first served request.
+
+    A pre-fork server's workers import the application after the fork, so
+    those imports are the start-up that matters; they go as an ``imports``
+    profile of phase ``init`` (with no ``init`` record). Never raises.
+    """
+    try:
+        if state.enabled and state.fork_unix_us is not None and not state.fork_imports_sent:
+            state.fork_imports_sent = True
+            flush_imports("init", 0, keep=True)
+    except Exception:
+        pass
+
+
 def _after_fork_in_child():
     try:
         if not state.enabled:
@@ -253,6 +292,7 @@ def _after_fork_in_child():
             sender.close()
         state.invocations = 0
         state.init_sent = True
+        state.fork_imports_sent = False
         state.ready = True
         state.ready_perf_ns = perf_counter_ns()
         state.ready_unix_us = state.fork_unix_us
@@ -281,6 +321,9 @@ def at_exit():
             send_init()
         else:
             flush_imports("exit", state.invocations)
+        web = sys.modules.get("pyrometer_probe.web")
+        if web is not None:  # loaded once a web framework was hooked
+            web.at_exit()
         sender = transport()
         # The one place the probe waits: at exit, twice at most EXIT_FLUSH_NS,
         # for a receiver whose queue is full to take the last records, then

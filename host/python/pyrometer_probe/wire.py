@@ -23,6 +23,7 @@ KIND_IMPORTS = "imports"
 KIND_INVOKE = "invoke"
 KIND_FORK = "fork"
 KIND_EXIT = "exit"
+KIND_HTTP = "http"
 
 _TRANSLATE = {ord("\t"): " ", ord("\n"): " ", ord("\r"): " "}
 
@@ -213,3 +214,60 @@ def fork_body(parent_pid, fork_unix_us):
 def exit_body(invocations, exit_unix_us, unsent):
     """Body of the ``exit`` record, the last a process sends."""
     return f"{number(invocations)}\t{number(exit_unix_us)}\t{number(unsent)}\n"
+
+
+def http_series_line(method, route, status, count, sum_us, max_us, buckets):
+    """One series of an ``http`` record: buckets as comma-separated counts, the route last."""
+    return "%s\t%d\t%d\t%d\t%d\t%s\t%s\n" % (
+        text(method),
+        status,
+        count,
+        sum_us,
+        max_us,
+        ",".join(map(str, buckets)),
+        text(route),
+    )
+
+
+def http_bodies(
+    framework,
+    window_end_unix_us,
+    first_response_unix_us,
+    in_flight,
+    loop_lag_max_us,
+    loop_pending_tasks,
+    bounds_us,
+    series,
+):
+    """Bodies of the ``http`` datagrams carrying one window (at least one datagram).
+
+    ``series`` holds ``(method, route, status, count, sum_us, max_us, buckets)``
+    tuples. Each datagram repeats the window line, then carries as many series
+    lines as fit under ``MAX_DATAGRAM_BYTES``: every datagram stands alone, and
+    a receiver adds up the series of all of them.
+    """
+    head = "%s\t%s\t%s\t%s\t%s\t%s\t%s\t" % (
+        text(framework),
+        number(window_end_unix_us),
+        number(first_response_unix_us),
+        number(in_flight),
+        number(loop_lag_max_us),
+        number(loop_pending_tasks),
+        ",".join(map(str, bounds_us)),
+    )
+    # Room for the header line, the window line and its series count.
+    budget = MAX_DATAGRAM_BYTES - HEADER_RESERVE_BYTES - len(head.encode("utf-8", "replace")) - 8
+    parts = []
+    current = []
+    size = 0
+    for row in series:
+        line = http_series_line(*row)
+        length = len(line.encode("utf-8", "replace"))
+        if current and size + length > budget:
+            parts.append(current)
+            current = []
+            size = 0
+        current.append(line)
+        size += length
+    parts.append(current)
+    return ["%s%d\n%s" % (head, len(lines), "".join(lines)) for lines in parts]

@@ -32,6 +32,11 @@ INIT_FIELDS = (
 ).split()
 FORK_FIELDS = ["parent_pid", "fork_unix_us"]
 EXIT_FIELDS = ["invocations", "exit_unix_us", "unsent"]
+HTTP_FIELDS = (
+    "framework window_end_unix_us first_response_unix_us in_flight loop_lag_max_us loop_pending_tasks "
+    "bounds_us series"
+).split()
+SERIES_FIELDS = ["method", "status", "count", "sum_us", "max_us", "buckets", "route"]
 
 
 class Record:
@@ -64,8 +69,68 @@ def parse(datagram):
     lines = [line.split("\t") for line in text[:-1].split("\n")]
     header = lines[0]
     assert header[0] == "pyrometer-probe" and header[1] == "1", header
-    assert header[2] in ("init", "imports", "invoke", "fork", "exit"), header
+    assert header[2] in ("init", "imports", "invoke", "fork", "exit", "http"), header
     return Record(header[2], int(header[3]), int(header[4]), int(header[5]), lines[1:], len(datagram))
+
+
+def _optional(field):
+    return None if field == "-" else int(field)
+
+
+def http_window(record):
+    """One ``http`` datagram, decoded and checked: the window's fields and its series.
+
+    Numbers become ints (``None`` for ``-``); ``bounds_us`` and each series'
+    ``buckets`` become lists. Raises AssertionError if it breaks PROTOCOL.md.
+    """
+    assert record.kind == "http", record
+    head = record.lines[0]
+    assert len(head) >= len(HTTP_FIELDS), head
+    window = dict(zip(HTTP_FIELDS, head))
+    for name in ("window_end_unix_us", "in_flight", "series"):
+        window[name] = int(window[name])
+    for name in ("first_response_unix_us", "loop_lag_max_us", "loop_pending_tasks"):
+        window[name] = _optional(window[name])
+    bounds = [int(b) for b in window["bounds_us"].split(",")]
+    assert bounds == sorted(set(bounds)), bounds
+    window["bounds_us"] = bounds
+    lines = record.lines[1:]
+    assert len(lines) == window["series"], (len(lines), window["series"])
+    series = []
+    for line in lines:
+        assert len(line) >= len(SERIES_FIELDS), line
+        row = dict(zip(SERIES_FIELDS, line))
+        for name in ("status", "count", "sum_us", "max_us"):
+            row[name] = int(row[name])
+        row["buckets"] = [int(b) for b in row["buckets"].split(",")]
+        assert len(row["buckets"]) == len(bounds) + 1, row
+        assert sum(row["buckets"]) == row["count"], row
+        assert row["max_us"] <= row["sum_us"], row
+        series.append(row)
+    window["series"] = series
+    return window
+
+
+def http_totals(records, framework=None):
+    """Every ``http`` record's series added up: ``{(method, route, status): totals}``.
+
+    Totals are ``count``, ``sum_us``, ``max_us`` (the largest) and ``buckets``.
+    """
+    totals = {}
+    for record in records:
+        if record.kind != "http":
+            continue
+        window = http_window(record)
+        if framework is not None and window["framework"] != framework:
+            continue
+        for row in window["series"]:
+            key = (row["method"], row["route"], row["status"])
+            total = totals.setdefault(key, {"count": 0, "sum_us": 0, "max_us": 0, "buckets": [0] * len(row["buckets"])})
+            total["count"] += row["count"]
+            total["sum_us"] += row["sum_us"]
+            total["max_us"] = max(total["max_us"], row["max_us"])
+            total["buckets"] = [a + b for a, b in zip(total["buckets"], row["buckets"])]
+    return totals
 
 
 class Profile:
@@ -233,6 +298,24 @@ def run_python(code, socket_path, extra_env=None, pythonpath=(), cwd=None, timeo
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def start_python(code, socket_path, extra_env=None, pythonpath=(), cwd=None):
+    """Start ``code`` in a child with the probe; its stdin and stdout are pipes (text, line-buffered).
+
+    For tests that hand-shake with the child: it prints a line when it got
+    somewhere and reads one to go on.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-u", "-c", code],
+        env=probe_env(socket_path, extra_env, pythonpath),
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
     )
 
 

@@ -237,6 +237,66 @@ class ImportProfileTest(unittest.TestCase):
         self.assertIn("KeyError", with_probe.stderr)
         self.assertEqual(with_probe.stderr, without.stderr)
 
+    def test_after_import_callbacks_run_once_a_module_finished_importing(self):
+        write_tree(
+            self.root,
+            {
+                "watched.py": "import colorsys\nVALUE = 42\n",
+                "broken.py": "VALUE = 1\nraise ImportError('broken on purpose')\n",
+            },
+        )
+        result, records = self.run_app(
+            """
+            import sys
+            from pyrometer_probe import imports
+
+            seen = []
+            imports.after_import("watched", lambda module: seen.append(("watched", module.VALUE)))
+            imports.after_import("watched", lambda module: 1 / 0)  # a failing callback harms nothing
+            imports.after_import("broken", lambda module: seen.append(("broken", module.VALUE)))
+            imports.after_import("os", lambda module: seen.append(("os", module is sys.modules["os"])))
+            print(seen)
+            import watched
+            try:
+                import broken
+            except ImportError:
+                pass
+            del sys.modules["watched"]
+            import watched
+            print(seen)
+            """
+        )
+        self.assertEqual(
+            result.stdout.splitlines(),
+            ["[('os', True)]", "[('os', True), ('watched', 42), ('watched', 42)]"],
+        )
+        watched = [row for p in profiles(records) for row in p.by_name("watched")]
+        self.assertEqual(len(watched), 2)
+
+    def test_after_import_callbacks_are_not_counted_in_the_importing_package(self):
+        write_tree(self.root, {"pkg/__init__.py": "import pkg.watched\n", "pkg/watched.py": "VALUE = 42\n"})
+        result, records = self.run_app(
+            """
+            import time
+            from pyrometer_probe import imports
+
+            def slow_callback(module):
+                end = time.perf_counter() + 0.1
+                while time.perf_counter() < end:
+                    pass
+                print("hooked", module.VALUE)
+
+            imports.after_import("pkg.watched", slow_callback)
+            import pkg
+            """
+        )
+        self.assertEqual(result.stdout.strip(), "hooked 42")
+        profile = init_profile(records)
+        package = profile.one("pkg")
+        self.assertLess(package["cumulative_us"], 50_000)
+        self.assertLess(package["self_us"], 50_000)
+        self.assertLess(profile.one("pkg.watched")["cumulative_us"], 50_000)
+
     def test_hook_is_absent_without_a_socket(self):
         code = "import _frozen_importlib as b\nprint(hasattr(b._find_and_load, '__wrapped__'))\n"
         self.assertEqual(run_python(code, None).stdout.strip(), "False")

@@ -8,13 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use pyrometer::export::ExportConfig;
-use pyrometer::export::emf::EmfConfig;
-use pyrometer::export::pushgateway::PushgatewayConfig;
-use pyrometer::export::remote_write::RemoteWriteConfig;
 use pyrometer::local_lambda::{self, LocalLambdaConfig, Progress, RuntimeClient};
-use pyrometer::plugins::PluginSpec;
 use pyrometer::report::{LambdaReport, html, speedscope, terminal};
+
+use super::common::{ExportArgs, PluginArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct LambdaArgs {
@@ -41,15 +38,19 @@ pub(crate) struct LambdaArgs {
     /// The Python interpreter.
     #[arg(long, default_value = "python3")]
     python: PathBuf,
-    /// An analysis plugin (.wasm or .cwasm) run after every invocation (repeatable).
-    #[arg(long = "plugin", value_name = "PLUGIN")]
-    plugins: Vec<PathBuf>,
-    /// A plugin setting as PLUGIN:KEY=VALUE, PLUGIN being the plugin file's stem (repeatable).
-    #[arg(long = "plugin-config", value_name = "PLUGIN:KEY=VALUE")]
-    plugin_config: Vec<String>,
+    #[command(flatten)]
+    plugins: PluginArgs,
     /// An external extension executable, started as Lambda starts /opt/extensions/* (repeatable).
     #[arg(long = "extension", value_name = "PATH")]
     extensions: Vec<PathBuf>,
+    /// A Lambda layer zip (`pyrometer layer build` writes one), attached as in
+    /// Lambda: unpacked into a directory playing /opt, every extensions/* started
+    /// as an external extension, and pyrometer's exec wrapper from the layer
+    /// running the runtime. The layer's extension then receives the probe's
+    /// records and exports per its pyrometer.toml, while this report shows what
+    /// the platform sees (telemetry, procfs). Combines with --extension.
+    #[arg(long, value_name = "layer.zip")]
+    layer: Option<PathBuf>,
     /// The function name used in reports.
     #[arg(long, default_value = "local-function")]
     function_name: String,
@@ -65,15 +66,9 @@ pub(crate) struct LambdaArgs {
     /// Write the import tree as folded stacks (flamegraph.pl, inferno).
     #[arg(long, value_name = "FILE")]
     folded: Option<PathBuf>,
-    /// Push metrics to this Prometheus Pushgateway after every invocation.
-    #[arg(long, value_name = "URL")]
-    push_gateway: Option<String>,
-    /// Send metrics to this Prometheus remote-write endpoint after every invocation.
-    #[arg(long, value_name = "URL")]
-    remote_write: Option<String>,
-    /// Print CloudWatch EMF lines on stdout after every invocation (as in Lambda).
-    #[arg(long)]
-    emf: bool,
+    /// Exporters, flushed after every invocation.
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -97,6 +92,11 @@ pub(crate) fn run(args: LambdaArgs) -> anyhow::Result<ExitCode> {
         &mut stdout,
     )?;
     stdout.flush()?;
+    if args.layer.is_some() {
+        eprintln!(
+            "note: the layer's extension received the probe's records (imports, Python runtime) and exported them per its pyrometer.toml"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -129,37 +129,11 @@ fn config(args: &LambdaArgs) -> anyhow::Result<LocalLambdaConfig> {
         Runtime::Awslambdaric => RuntimeClient::Awslambdaric,
     };
     config.extensions.clone_from(&args.extensions);
+    config.layer.clone_from(&args.layer);
     config.function_name.clone_from(&args.function_name);
-    config.plugins = plugin_specs(&args.plugins, &args.plugin_config)?;
-    if args.push_gateway.is_some() || args.remote_write.is_some() || args.emf {
-        config.export = Some(ExportConfig {
-            pushgateway: args.push_gateway.clone().map(PushgatewayConfig::new),
-            remote_write: args.remote_write.clone().map(RemoteWriteConfig::new),
-            emf: args.emf.then(EmfConfig::default),
-            ..ExportConfig::default()
-        });
-    }
+    config.plugins = args.plugins.specs()?;
+    config.export = args.export.config();
     Ok(config)
-}
-
-fn plugin_specs(paths: &[PathBuf], settings: &[String]) -> anyhow::Result<Vec<PluginSpec>> {
-    let mut specs: Vec<PluginSpec> = paths.iter().map(PluginSpec::new).collect();
-    for setting in settings {
-        let (plugin, kv) = setting
-            .split_once(':')
-            .with_context(|| format!("--plugin-config {setting:?}: expected PLUGIN:KEY=VALUE"))?;
-        let (key, value) = kv
-            .split_once('=')
-            .with_context(|| format!("--plugin-config {setting:?}: expected PLUGIN:KEY=VALUE"))?;
-        let spec = specs
-            .iter_mut()
-            .find(|s| s.display_name() == plugin)
-            .with_context(|| {
-                format!("--plugin-config {setting:?}: no --plugin named {plugin:?}")
-            })?;
-        spec.config.insert(key.to_owned(), value.to_owned());
-    }
-    Ok(specs)
 }
 
 fn write_outputs(args: &LambdaArgs, report: &LambdaReport) -> anyhow::Result<()> {

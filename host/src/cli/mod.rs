@@ -1,8 +1,11 @@
 //! Argument parsing and dispatch for the `pyrometer` command.
 
+mod common;
 mod lambda;
+mod layer;
 mod plugin;
 mod pushgateway;
+mod run;
 
 use std::process::ExitCode;
 
@@ -21,20 +24,30 @@ enum Command {
     /// Run a Lambda handler as Lambda does, on this machine, and report its cold
     /// start (imports as a tree), latency, memory, GC and what the plugins found.
     Lambda(Box<lambda::LambdaArgs>),
+    /// Package pyrometer as an AWS Lambda layer: the extension, the probe,
+    /// precompiled plugins and their settings.
+    #[command(subcommand)]
+    Layer(layer::LayerCommand),
     /// Write, check and run WebAssembly analysis plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Maintain a Prometheus Pushgateway that pyrometer pushes to.
     #[command(subcommand)]
     Pushgateway(pushgateway::PushgatewayCommand),
+    /// Run a long-running Python service (Flask, Django, FastAPI, …) with the
+    /// probe: start-up and imports, latency by route, memory, GC and event-loop
+    /// lag on /metrics, checked by the plugins; exits with the service's status.
+    Run(Box<run::RunArgs>),
 }
 
 /// Runs the parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Lambda(args) => lambda::run(*args),
+        Command::Layer(cmd) => layer::run(cmd),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Pushgateway(cmd) => pushgateway::run(cmd),
+        Command::Run(args) => run::run(*args),
     }
 }
 

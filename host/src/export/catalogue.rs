@@ -79,6 +79,11 @@ pub const INIT_DURATION_BUCKETS_SECONDS: &[f64] = &[
 pub const SHORT_DURATION_BUCKETS_SECONDS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+/// HTTP request durations: OpenTelemetry's `http.server.request.duration`
+/// advice, 5 ms to 10 s. The probe's middleware aggregates into these bounds.
+pub const HTTP_DURATION_BUCKETS_SECONDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 /// Memory: Lambda's memory sizes, 32 MiB to 10 GiB.
 pub const MEMORY_BUCKETS_BYTES: &[f64] = &[
     33_554_432.0,
@@ -278,41 +283,85 @@ pub const PYTHON_IMPORT_MODULE_DURATION_SECONDS: MetricSpec = gauge(
     &["module", "origin"],
 );
 
+/// Start-up of a long-running service.
+pub const PYTHON_STARTUP_DURATION_SECONDS: MetricSpec = gauge(
+    "python_startup_duration_seconds",
+    Unit::Seconds,
+    "Process start to ready (first request served, or pyrometer_probe.mark_ready()) of a service run by `pyrometer run`.",
+    &[],
+);
+/// asyncio event-loop lag.
+pub const PYTHON_ASYNCIO_LOOP_LAG_SECONDS: MetricSpec = gauge(
+    "python_asyncio_loop_lag_seconds",
+    Unit::Seconds,
+    "Worst asyncio event-loop lag in the last window, over all processes (a blocking call in a coroutine shows here).",
+    &[],
+);
+/// asyncio pending tasks.
+pub const PYTHON_ASYNCIO_PENDING_TASKS: MetricSpec = gauge(
+    "python_asyncio_pending_tasks",
+    Unit::Count,
+    "Pending asyncio tasks at the last check, summed over processes.",
+    &[],
+);
+
+// HTTP server (OpenTelemetry HTTP semantic conventions).
+
+/// Request latency by route template.
+pub const HTTP_SERVER_REQUEST_DURATION_SECONDS: MetricSpec = histogram(
+    "http_server_request_duration_seconds",
+    Unit::Seconds,
+    "Duration of HTTP requests served, by method, route template (never a raw path) and status code.",
+    &[
+        "http_request_method",
+        "http_route",
+        "http_response_status_code",
+    ],
+    HTTP_DURATION_BUCKETS_SECONDS,
+);
+/// Requests in progress.
+pub const HTTP_SERVER_ACTIVE_REQUESTS: MetricSpec = gauge(
+    "http_server_active_requests",
+    Unit::Count,
+    "HTTP requests in progress at the end of the last window, summed over processes.",
+    &[],
+);
+
 // Process (prometheus_client / node conventions).
 
 /// Resident memory.
 pub const PROCESS_RESIDENT_MEMORY_BYTES: MetricSpec = gauge(
     "process_resident_memory_bytes",
     Unit::Bytes,
-    "Resident memory of the runtime process at the end of the last invocation.",
+    "Resident memory of the measured process (with its children under `pyrometer run`) at the last sample.",
     &[],
 );
 /// Virtual memory.
 pub const PROCESS_VIRTUAL_MEMORY_BYTES: MetricSpec = gauge(
     "process_virtual_memory_bytes",
     Unit::Bytes,
-    "Virtual memory size of the runtime process.",
+    "Virtual memory size of the measured process (with its children under `pyrometer run`).",
     &[],
 );
 /// CPU time.
 pub const PROCESS_CPU_SECONDS_TOTAL: MetricSpec = counter(
     "process_cpu_seconds_total",
     Unit::Seconds,
-    "User and system CPU time spent by the runtime process during invocations.",
+    "User and system CPU time of the measured process: during invocations in Lambda, since start (with children) under `pyrometer run`.",
     &[],
 );
 /// Open file descriptors.
 pub const PROCESS_OPEN_FDS: MetricSpec = gauge(
     "process_open_fds",
     Unit::Count,
-    "Open file descriptors of the runtime process.",
+    "Open file descriptors of the measured process (with its children under `pyrometer run`).",
     &[],
 );
 /// Threads.
 pub const PROCESS_THREADS: MetricSpec = gauge(
     "process_threads",
     Unit::Count,
-    "Threads of the runtime process.",
+    "Threads of the measured process (with its children under `pyrometer run`).",
     &[],
 );
 
@@ -323,6 +372,13 @@ pub const PYROMETER_RESIDENT_MEMORY_BYTES: MetricSpec = gauge(
     "pyrometer_resident_memory_bytes",
     Unit::Bytes,
     "Resident memory of pyrometer itself.",
+    &[],
+);
+/// Worker processes replaced.
+pub const PYROMETER_WORKER_RESTARTS_TOTAL: MetricSpec = counter(
+    "pyrometer_worker_restarts_total",
+    Unit::Count,
+    "Child processes of a service that exited and were replaced by a new child of the same parent (a gunicorn worker that died).",
     &[],
 );
 /// Records dropped before the collector.
@@ -459,12 +515,18 @@ pub const CATALOGUE: &[MetricSpec] = &[
     PYTHON_INFO,
     PYTHON_IMPORT_DURATION_SECONDS,
     PYTHON_IMPORT_MODULE_DURATION_SECONDS,
+    PYTHON_STARTUP_DURATION_SECONDS,
+    PYTHON_ASYNCIO_LOOP_LAG_SECONDS,
+    PYTHON_ASYNCIO_PENDING_TASKS,
+    HTTP_SERVER_REQUEST_DURATION_SECONDS,
+    HTTP_SERVER_ACTIVE_REQUESTS,
     PROCESS_RESIDENT_MEMORY_BYTES,
     PROCESS_VIRTUAL_MEMORY_BYTES,
     PROCESS_CPU_SECONDS_TOTAL,
     PROCESS_OPEN_FDS,
     PROCESS_THREADS,
     PYROMETER_RESIDENT_MEMORY_BYTES,
+    PYROMETER_WORKER_RESTARTS_TOTAL,
     PYROMETER_DROPPED_RECORDS_TOTAL,
     PYROMETER_FLUSHES_TOTAL,
     PYROMETER_FLUSH_FAILURES_TOTAL,

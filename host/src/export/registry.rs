@@ -49,6 +49,24 @@ struct FloatFamily {
     series: BTreeMap<Vec<(String, String)>, f64>,
 }
 
+/// One series of a pre-aggregated histogram: cumulative counts per catalogue
+/// bucket (the last is `+Inf`), sum and count.
+#[derive(Debug, Default)]
+struct BucketSeries {
+    cumulative: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+/// A histogram family whose observations were bucketed before they reached
+/// us (the probe's HTTP middleware), rendered by the registry itself.
+#[derive(Debug, Default)]
+struct BucketFamily {
+    help: String,
+    bounds: Vec<f64>,
+    series: BTreeMap<Vec<(String, String)>, BucketSeries>,
+}
+
 /// The registry every stage records into, and every exporter reads from.
 #[derive(Debug)]
 pub struct MetricsRegistry {
@@ -57,6 +75,7 @@ pub struct MetricsRegistry {
     /// Labels added to every series, sorted by name.
     global_labels: Vec<(String, String)>,
     float_counters: Mutex<BTreeMap<String, FloatFamily>>,
+    bucket_families: Mutex<BTreeMap<String, BucketFamily>>,
     /// Families first seen from plugins: the kind they were registered as.
     plugin_families: Mutex<HashMap<String, MetricKind>>,
     top_imports: usize,
@@ -97,6 +116,7 @@ impl MetricsRegistry {
             handle,
             global_labels,
             float_counters: Mutex::new(BTreeMap::new()),
+            bucket_families: Mutex::new(BTreeMap::new()),
             plugin_families: Mutex::new(HashMap::new()),
             top_imports,
         };
@@ -165,12 +185,7 @@ impl MetricsRegistry {
             if value < 0.0 {
                 return;
             }
-            let mut series: Vec<(String, String)> = self.global_labels.clone();
-            for (k, v) in labels {
-                series.retain(|(existing, _)| existing != k);
-                series.push(((*k).to_owned(), (*v).to_owned()));
-            }
-            series.sort();
+            let series = self.series_labels(labels);
             let mut families = self
                 .float_counters
                 .lock()
@@ -205,6 +220,78 @@ impl MetricsRegistry {
                 .register_histogram(&key, &METADATA)
                 .record(value),
         }
+    }
+
+    /// Adds pre-bucketed observations to the catalogue histogram `spec`.
+    ///
+    /// `counts` holds the observations per bucket of `bounds` (upper bounds,
+    /// ascending, in the metric's unit), not cumulative, plus one trailing
+    /// entry for those above the last bound; `sum` is their total. Each of
+    /// those buckets is folded into the first catalogue bucket that contains
+    /// it, which is exact when the bounds are the catalogue's. Returns false
+    /// (and records nothing) when `counts` does not match `bounds` or a value
+    /// is not finite.
+    pub fn record_bucketed(
+        &self,
+        spec: &MetricSpec,
+        labels: &[(&str, &str)],
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+    ) -> bool {
+        let ascending = bounds.windows(2).all(|w| w[0] < w[1]);
+        if spec.kind != MetricKind::Histogram
+            || counts.len() != bounds.len() + 1
+            || !ascending
+            || !sum.is_finite()
+            || bounds.iter().any(|b| !b.is_finite())
+        {
+            return false;
+        }
+        let catalogue_bounds = spec.buckets;
+        let mut per_bucket = vec![0_u64; catalogue_bounds.len() + 1];
+        for (i, &n) in counts.iter().enumerate() {
+            let upper = bounds.get(i).copied().unwrap_or(f64::INFINITY);
+            let j = catalogue_bounds
+                .iter()
+                .position(|&c| c >= upper)
+                .unwrap_or(catalogue_bounds.len());
+            per_bucket[j] += n;
+        }
+        let series = self.series_labels(labels);
+        let mut families = self
+            .bucket_families
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let family = families
+            .entry(spec.name.to_owned())
+            .or_insert_with(|| BucketFamily {
+                help: spec.help.to_owned(),
+                bounds: catalogue_bounds.to_vec(),
+                series: BTreeMap::new(),
+            });
+        let entry = family.series.entry(series).or_default();
+        entry.cumulative.resize(per_bucket.len(), 0);
+        let mut running = 0;
+        for (slot, n) in entry.cumulative.iter_mut().zip(per_bucket) {
+            running += n;
+            *slot += running;
+        }
+        entry.count += counts.iter().sum::<u64>();
+        entry.sum += sum;
+        true
+    }
+
+    /// The global labels with `labels` added (replacing any of the same
+    /// name), sorted: one series' identity.
+    fn series_labels(&self, labels: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut series: Vec<(String, String)> = self.global_labels.clone();
+        for (k, v) in labels {
+            series.retain(|(existing, _)| existing != k);
+            series.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        series.sort();
+        series
     }
 
     /// Records a batch: every invocation, the runtime info and the cold start's
@@ -287,6 +374,8 @@ impl MetricsRegistry {
                 &catalogue::PROCESS_RESIDENT_MEMORY_BYTES,
                 invocation.rss_bytes,
             ),
+            (&catalogue::PROCESS_OPEN_FDS, invocation.open_fds),
+            (&catalogue::PROCESS_THREADS, invocation.threads),
             (
                 &catalogue::PYTHON_GC_PAUSE_SECONDS,
                 ms_to_s(invocation.gc_pause_ms),
@@ -430,7 +519,48 @@ impl MetricsRegistry {
     pub fn render(&self) -> String {
         let mut text = self.handle.render();
         self.render_float_counters(&mut text);
+        self.render_bucketed(&mut text);
         text
+    }
+
+    fn render_bucketed(&self, out: &mut String) {
+        let families = self
+            .bucket_families
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (name, family) in families.iter() {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {}",
+                exposition::escape_help(&family.help)
+            );
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for (labels, series) in &family.series {
+                let base = || labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                for (i, cumulative) in series.cumulative.iter().enumerate() {
+                    let le = family
+                        .bounds
+                        .get(i)
+                        .map_or_else(|| "+Inf".to_owned(), |b| exposition::format_value(*b));
+                    out.push_str(name);
+                    out.push_str("_bucket");
+                    let mut with_le: Vec<(&str, &str)> = base().collect();
+                    with_le.push(("le", &le));
+                    exposition::write_labels(out, with_le);
+                    let _ = writeln!(out, " {cumulative}");
+                }
+                for (suffix, value) in [
+                    ("_sum", exposition::format_value(series.sum)),
+                    ("_count", series.count.to_string()),
+                ] {
+                    out.push_str(name);
+                    out.push_str(suffix);
+                    exposition::write_labels(out, base());
+                    let _ = writeln!(out, " {value}");
+                }
+            }
+            out.push('\n');
+        }
     }
 
     /// Renders once and parses the result, for exporters.
@@ -487,6 +617,54 @@ mod tests {
 
     fn value(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         snapshot.value(name, labels)
+    }
+
+    #[test]
+    fn pre_bucketed_histograms_fold_into_catalogue_buckets_and_accumulate() {
+        let registry = MetricsRegistry::new(&identity());
+        let spec = &catalogue::HTTP_SERVER_REQUEST_DURATION_SECONDS;
+        let labels = [("http_route", "/a"), ("http_request_method", "GET")];
+        // Same bounds as the catalogue: exact.
+        let mut counts = vec![0; spec.buckets.len() + 1];
+        counts[0] = 2;
+        counts[spec.buckets.len()] = 1;
+        assert!(registry.record_bucketed(spec, &labels, spec.buckets, &counts, 20.5));
+        // Coarser foreign bounds fold into the first catalogue bucket that holds them.
+        assert!(registry.record_bucketed(spec, &labels, &[0.007], &[1, 0], 0.006));
+        // Mismatched shapes are refused.
+        assert!(!registry.record_bucketed(spec, &labels, &[0.1, 0.05], &[1, 1, 1], 0.1));
+        assert!(!registry.record_bucketed(spec, &labels, &[0.1], &[1], 0.1));
+        let snapshot = registry.snapshot();
+        let series = |le: &str| {
+            value(
+                &snapshot,
+                "http_server_request_duration_seconds_bucket",
+                &[
+                    ("http_route", "/a"),
+                    ("http_request_method", "GET"),
+                    ("le", le),
+                ],
+            )
+        };
+        assert_eq!(series("0.005"), Some(2.0));
+        assert_eq!(series("0.01"), Some(3.0));
+        assert_eq!(series("10"), Some(3.0));
+        assert_eq!(series("+Inf"), Some(4.0));
+        assert_eq!(
+            value(
+                &snapshot,
+                "http_server_request_duration_seconds_count",
+                &[("http_route", "/a"), ("http_request_method", "GET")]
+            ),
+            Some(4.0)
+        );
+        let text = registry.render();
+        assert_eq!(
+            text.matches("# TYPE http_server_request_duration_seconds histogram")
+                .count(),
+            1,
+            "{text}"
+        );
     }
 
     #[test]

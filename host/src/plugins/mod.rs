@@ -92,6 +92,53 @@ impl PluginSpec {
     }
 }
 
+/// One plugin setting written `PLUGIN:KEY=VALUE`, `PLUGIN` being a plugin's
+/// name (its file stem by default), as `--plugin-config` and
+/// `PYROMETER_PLUGIN_CONFIG` take them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSetting {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The configuration key.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl std::str::FromStr for PluginSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (plugin, (key, value)) = s
+            .split_once(':')
+            .and_then(|(plugin, kv)| Some((plugin, kv.split_once('=')?)))
+            .ok_or_else(|| "expected PLUGIN:KEY=VALUE".to_owned())?;
+        Ok(Self {
+            plugin: plugin.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for PluginSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}={}", self.plugin, self.key, self.value)
+    }
+}
+
+impl PluginSetting {
+    /// Sets the key on the plugin of `specs` it names.
+    pub fn apply(&self, specs: &mut [PluginSpec]) -> Result<(), String> {
+        let spec = specs
+            .iter_mut()
+            .find(|s| s.display_name() == self.plugin)
+            .ok_or_else(|| format!("no plugin named {:?}", self.plugin))?;
+        spec.config.insert(self.key.clone(), self.value.clone());
+        Ok(())
+    }
+}
+
 /// What one run of every plugin over a batch produced.
 #[derive(Debug, Default)]
 pub struct RunReport {

@@ -218,6 +218,8 @@ fn invocation(env: usize, i: usize) -> Invocation {
         rss_bytes: Some(rss),
         cpu_user_ms: Some(duration_ms * 0.75),
         cpu_system_ms: Some(0.5),
+        open_fds: Some(9.0),
+        threads: Some(1.0),
         gc_collections: 3 + (i % 4) as u32,
         gc_pause_ms: Some(0.125 * (1 + i % 3) as f64),
         allocated_blocks: Some(120_000.0 + 800.0 * i as f64),

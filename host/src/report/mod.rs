@@ -18,6 +18,7 @@
 mod fixture;
 pub mod html;
 mod import_tree;
+pub mod service;
 pub mod speedscope;
 pub mod summary;
 pub mod terminal;

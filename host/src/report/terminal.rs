@@ -903,7 +903,7 @@ fn sparkline(series: &[Option<f64>], columns: usize) -> String {
 }
 
 /// Milliseconds with precision that suits their size.
-fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     if ms.is_finite() {
         format!("{} ms", fmt_num(ms))
     } else {
@@ -924,7 +924,7 @@ fn fmt_num(v: f64) -> String {
 }
 
 /// Bytes in binary units (Lambda's "MB" are MiB).
-fn fmt_bytes(bytes: f64) -> String {
+pub fn fmt_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     if !bytes.is_finite() {
         return "–".to_owned();
@@ -956,14 +956,14 @@ fn or_dash(s: &str) -> &str {
 
 /// Replaces control characters (escape sequences, newlines, tabs) so text from
 /// the measured program prints as one inert line.
-fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
 }
 
 /// At most `columns` characters, the end replaced by `…` when cut.
-fn clip(text: &str, columns: usize) -> String {
+pub(crate) fn clip(text: &str, columns: usize) -> String {
     if text.chars().count() <= columns {
         return text.to_owned();
     }

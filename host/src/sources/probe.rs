@@ -3,8 +3,10 @@
 //! Data enters as raw datagrams read from the probe's Unix datagram socket, one
 //! [`ProbeDecoder::decode`] call each, and leaves as [`ProbeMessage`]s: the init
 //! record ([`PythonInit`]), complete import profiles ([`ImportProfile`],
-//! reassembled from their chunks), one [`ProbeInvocation`] per handler call, and
-//! the fork and exit records.
+//! reassembled from their chunks), one [`ProbeInvocation`] per handler call,
+//! HTTP request windows ([`ProbeHttp`], one per datagram: a window split over
+//! several datagrams needs no reassembly, its parts add up), and the fork and
+//! exit records.
 //!
 //! Every datagram is untrusted input. Anything malformed, oversized, cut short
 //! or of an unknown version is rejected with a [`RejectReason`] and counted in
@@ -48,7 +50,7 @@ pub enum RejectReason {
     /// Not valid UTF-8.
     #[error("datagram is not UTF-8")]
     NotUtf8,
-    /// Does not end with a newline, or has fewer module lines than it announces: cut short.
+    /// Does not end with a newline, or has fewer module or series lines than it announces: cut short.
     #[error("datagram was cut short")]
     Truncated,
     /// The first field is not `pyrometer-probe`.
@@ -69,8 +71,10 @@ pub enum RejectReason {
     /// A field's value is outside its vocabulary (status, origin, phase, …).
     #[error("a field has a value outside its vocabulary")]
     BadValue,
-    /// An import chunk contradicts its profile: index out of range, duplicate, inconsistent header.
-    #[error("an import chunk is inconsistent with its profile")]
+    /// An import chunk contradicts its profile (index out of range, duplicate,
+    /// inconsistent header), or an HTTP window contradicts itself (more series
+    /// than announced, bucket counts that do not match the bounds or the count).
+    #[error("an import chunk or HTTP window is inconsistent")]
     BadChunk,
     /// An import profile beyond [`MAX_PROFILE_MODULES`] or [`MAX_CHUNKS_PER_PROFILE`].
     #[error("an import profile exceeds the decoder's limits")]
@@ -272,6 +276,11 @@ pub struct HttpSeries {
 
 /// A process's HTTP requests over one flush window, aggregated in the process
 /// by the probe's WSGI/ASGI middleware (one record per window, not per request).
+///
+/// One record is one datagram. A window with more series than one datagram
+/// holds arrives as several records with the same `window_end_unix_us`, each
+/// repeating the window's fields; their series add up (a series is in one of
+/// them only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeHttp {
     /// The framework the middleware hooked: `flask`, `django`, `starlette`, …
@@ -426,7 +435,10 @@ impl ProbeDecoder {
             return Err(RejectReason::UnsupportedVersion);
         }
         let kind = fields.next_field()?;
-        if !matches!(kind, "init" | "imports" | "invoke" | "fork" | "exit") {
+        if !matches!(
+            kind,
+            "init" | "imports" | "invoke" | "fork" | "exit" | "http"
+        ) {
             return Err(RejectReason::UnknownKind);
         }
         let pid = u32::try_from(fields.number()?).map_err(|_| RejectReason::BadNumber)?;
@@ -450,6 +462,7 @@ impl ProbeDecoder {
                     fork_unix_us: fields.number()?,
                 })
             }
+            "http" => ProbeRecord::Http(parse_http(lines)?),
             "exit" => {
                 let mut fields = Fields::new(first_line(&mut lines)?);
                 let exit = ProbeExit {
@@ -723,6 +736,7 @@ fn parse_init(line: &str) -> Result<ProbeInit, RejectReason> {
         "invoke" => ReadyReason::Invoke,
         "explicit" => ReadyReason::Explicit,
         "exit" => ReadyReason::Exit,
+        "request" => ReadyReason::Request,
         _ => return Err(RejectReason::BadValue),
     };
     let probe_init_us = f.number()?;
@@ -817,6 +831,87 @@ fn parse_invocation(line: &str) -> Result<(ProbeInvocation, Option<u64>), Reject
     ))
 }
 
+/// Comma-separated unsigned integers (bucket bounds or counts).
+fn number_list(field: &str) -> Result<Vec<u64>, RejectReason> {
+    field
+        .split(',')
+        .map(|item| item.parse().map_err(|_| RejectReason::BadNumber))
+        .collect()
+}
+
+/// One `http` datagram: the window line, then as many series lines as it announces.
+fn parse_http<'a>(mut lines: impl Iterator<Item = &'a str>) -> Result<ProbeHttp, RejectReason> {
+    let mut f = Fields::new(first_line(&mut lines)?);
+    let framework = f.text()?.ok_or(RejectReason::MissingField)?;
+    let window_end_unix_us = f.number()?;
+    let first_response_unix_us = f.optional_number()?;
+    let in_flight = f.number()?;
+    let loop_lag_max_us = f.optional_number()?;
+    let loop_pending_tasks = f.optional_number()?;
+    let bounds_us = number_list(f.next_field()?)?;
+    if bounds_us.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err(RejectReason::BadValue);
+    }
+    let series_in_datagram = f.number()?;
+    let mut series = Vec::new();
+    for line in lines {
+        if series.len() as u64 >= series_in_datagram {
+            return Err(RejectReason::BadChunk);
+        }
+        series.push(parse_http_series(line, bounds_us.len())?);
+    }
+    if (series.len() as u64) < series_in_datagram {
+        return Err(RejectReason::Truncated);
+    }
+    Ok(ProbeHttp {
+        framework,
+        window_end_unix_us,
+        first_response_unix_us,
+        in_flight,
+        loop_lag_max_us,
+        loop_pending_tasks,
+        bounds_us,
+        series,
+    })
+}
+
+/// One series line of an `http` datagram, checked against its window's `bounds` count.
+fn parse_http_series(line: &str, bounds: usize) -> Result<HttpSeries, RejectReason> {
+    let mut f = Fields::new(line);
+    let method = f.text()?.ok_or(RejectReason::MissingField)?;
+    let status = u16::try_from(f.number()?).map_err(|_| RejectReason::BadNumber)?;
+    if status > 999 {
+        return Err(RejectReason::BadValue);
+    }
+    let count = f.number()?;
+    let sum_us = f.number()?;
+    let max_us = f.number()?;
+    let buckets = number_list(f.next_field()?)?;
+    let route = f.text()?.ok_or(RejectReason::MissingField)?;
+    if buckets.len() != bounds + 1 {
+        return Err(RejectReason::BadChunk);
+    }
+    let bucketed = buckets
+        .iter()
+        .try_fold(0u64, |total, n| total.checked_add(*n))
+        .ok_or(RejectReason::BadNumber)?;
+    if bucketed != count {
+        return Err(RejectReason::BadChunk);
+    }
+    if max_us > sum_us {
+        return Err(RejectReason::BadValue);
+    }
+    Ok(HttpSeries {
+        method,
+        route,
+        status,
+        count,
+        sum_us,
+        max_us,
+        buckets,
+    })
+}
+
 fn parse_chunk_head(line: &str) -> Result<ChunkHead, RejectReason> {
     let mut f = Fields::new(line);
     let head = ChunkHead {
@@ -893,6 +988,30 @@ mod tests {
 
     const INIT: &str = "cpython-3.12.1\t1700000000000000\tenv\t1700000000020000\t1700000000180000\thandler\t900\t\
         41\t320\t150000\t90000\tapp.handler\t2\t-\t0\t3\t5\t1200\n";
+
+    /// Real `http` datagrams of the Python probe (see `testdata/README.md`).
+    const HTTP_FASTAPI: &[u8] = include_bytes!("testdata/probe/http-fastapi.txt");
+    const HTTP_FLASK_CAPPED: [&[u8]; 3] = [
+        include_bytes!("testdata/probe/http-flask-capped-0.txt"),
+        include_bytes!("testdata/probe/http-flask-capped-1.txt"),
+        include_bytes!("testdata/probe/http-flask-capped-2.txt"),
+    ];
+
+    /// The OpenTelemetry default bounds the probe uses, as on the wire.
+    const BOUNDS: &str = "5000,10000,25000,50000,75000,100000,250000,500000,750000,1000000,\
+        2500000,5000000,7500000,10000000";
+
+    fn http(decoder: &mut ProbeDecoder, bytes: &[u8]) -> ProbeHttp {
+        match decoder
+            .decode(bytes)
+            .expect("valid")
+            .expect("complete")
+            .record
+        {
+            ProbeRecord::Http(http) => http,
+            other => panic!("not http: {other:?}"),
+        }
+    }
 
     fn rows(base: u64, count: u64) -> String {
         (base..base + count)
@@ -1309,8 +1428,9 @@ mod tests {
         let mut decoder = ProbeDecoder::new();
         let valid = datagram("invoke", 1, 0, 0, INVOKE);
         let valid_chunk = datagram("imports", 1, 0, 0, &chunk(0, 0, 2, 0, 4, &rows(0, 2)));
+        let valid_http = HTTP_FASTAPI.to_vec();
         // Every prefix of valid datagrams (truncation at any byte).
-        for sample in [&valid, &valid_chunk] {
+        for sample in [&valid, &valid_chunk, &valid_http] {
             for end in 0..sample.len() {
                 let _ = decoder.decode(&sample[..end]);
             }
@@ -1327,10 +1447,10 @@ mod tests {
             let len = (next() % 300) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| (next() % 256) as u8).collect();
             let _ = decoder.decode(&bytes);
-            let mut flipped = if next() % 2 == 0 {
-                valid.clone()
-            } else {
-                valid_chunk.clone()
+            let mut flipped = match next() % 3 {
+                0 => valid.clone(),
+                1 => valid_chunk.clone(),
+                _ => valid_http.clone(),
             };
             let at = (next() as usize) % flipped.len();
             flipped[at] = b"\t\n-0123456789x\xff"[(next() % 15) as usize];
@@ -1339,5 +1459,201 @@ mod tests {
         let stats = decoder.stats();
         assert!(stats.rejected.total() > 20_000);
         assert!(decoder.pending_profiles() <= MAX_PENDING_PROFILES);
+    }
+
+    #[test]
+    fn decodes_a_real_http_window() {
+        let mut decoder = ProbeDecoder::new();
+        let window = http(&mut decoder, HTTP_FASTAPI);
+        assert_eq!(window.framework, "fastapi");
+        assert_eq!(window.bounds_us.len(), 14);
+        assert_eq!(window.bounds_us[0], 5_000);
+        assert_eq!(window.bounds_us[13], 10_000_000);
+        assert_eq!(window.in_flight, 0);
+        let first = window.first_response_unix_us.expect("a request completed");
+        assert!(first <= window.window_end_unix_us);
+        // The `async` route that blocked in time.sleep(0.2) stalled the loop.
+        assert!(window.loop_lag_max_us.expect("an asyncio app") >= 150_000);
+        assert!(window.loop_pending_tasks.is_some());
+        let series = |route: &str, status: u16| {
+            window
+                .series
+                .iter()
+                .find(|s| s.route == route && s.status == status)
+                .unwrap_or_else(|| panic!("no {route} {status} in {:?}", window.series))
+        };
+        let items = series("/items/{item_id}", 200);
+        assert_eq!((items.method.as_str(), items.count), ("GET", 3));
+        assert_eq!(items.buckets.len(), 15);
+        let block = series("/block", 200);
+        assert_eq!(block.count, 1);
+        assert!(block.max_us >= 200_000 && block.max_us < 250_000);
+        assert_eq!(block.buckets[6], 1, "200 ms lands in (100 ms, 250 ms]");
+        assert_eq!(series("<unmatched>", 404).count, 1);
+        assert_eq!(series("/boom", 500).count, 1);
+        let slowest = window
+            .series
+            .iter()
+            .max_by_key(|s| s.sum_us)
+            .expect("series");
+        assert_eq!(slowest.route, "/block");
+    }
+
+    #[test]
+    fn a_window_split_over_datagrams_adds_up() {
+        let mut decoder = ProbeDecoder::new();
+        let parts: Vec<ProbeHttp> = HTTP_FLASK_CAPPED
+            .iter()
+            .map(|bytes| http(&mut decoder, bytes))
+            .collect();
+        assert!(
+            HTTP_FLASK_CAPPED
+                .iter()
+                .all(|b| b.len() <= MAX_DATAGRAM_BYTES)
+        );
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.window_end_unix_us == parts[0].window_end_unix_us
+                    && p.framework == "flask")
+        );
+        let series: Vec<&HttpSeries> = parts.iter().flat_map(|p| &p.series).collect();
+        // 300 routes in one process: 256 series admitted, the rest under <other>.
+        assert_eq!(series.len(), 257);
+        assert_eq!(series.iter().map(|s| s.count).sum::<u64>(), 300);
+        let other: Vec<&&HttpSeries> = series.iter().filter(|s| s.route == "<other>").collect();
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].count, 44);
+        assert!(
+            series
+                .iter()
+                .filter(|s| s.route != "<other>")
+                .all(|s| s.route.starts_with("/route-") && s.route.ends_with("/<int:id>"))
+        );
+        assert_eq!(decoder.stats().accepted, 3);
+    }
+
+    #[test]
+    fn an_http_window_with_nothing_completed_carries_only_the_gauge() {
+        let mut decoder = ProbeDecoder::new();
+        let body = format!("django\t1700000000000000\t-\t3\t-\t-\t{BOUNDS}\t0\n");
+        let window = http(&mut decoder, &datagram("http", 8, 0, 0, &body));
+        assert_eq!(window.in_flight, 3);
+        assert_eq!(window.first_response_unix_us, None);
+        assert_eq!(window.loop_lag_max_us, None);
+        assert!(window.series.is_empty());
+    }
+
+    #[test]
+    fn inconsistent_http_windows_are_rejected() {
+        let head = |bounds: &str, count: u64| {
+            format!("flask\t1700000000000000\t1699999999000000\t0\t-\t-\t{bounds}\t{count}\n")
+        };
+        let buckets = "1,0,0,0,0,0,0,0,0,0,0,0,0,0,0";
+        let line = |status: &str, count: &str, sum: &str, max: &str, buckets: &str, route: &str| {
+            format!("GET\t{status}\t{count}\t{sum}\t{max}\t{buckets}\t{route}\n")
+        };
+        let good = line("200", "1", "900", "900", buckets, "/users/<int:id>");
+        let mut decoder = ProbeDecoder::new();
+        assert!(
+            decoder
+                .decode(&datagram("http", 1, 0, 0, &(head(BOUNDS, 1) + &good)))
+                .is_ok()
+        );
+        let cases: Vec<(String, RejectReason)> = vec![
+            (head("5000,5000,10000", 0), RejectReason::BadValue),
+            (head("10000,5000", 0), RejectReason::BadValue),
+            (head("5000,x", 0), RejectReason::BadNumber),
+            (head("-", 0), RejectReason::BadNumber),
+            (head(BOUNDS, 2) + &good, RejectReason::Truncated),
+            (head(BOUNDS, 0) + &good, RejectReason::BadChunk),
+            (
+                head(BOUNDS, 1) + &line("200", "1", "900", "900", "1,0", "/a"),
+                RejectReason::BadChunk,
+            ),
+            (
+                head(BOUNDS, 1) + &line("200", "2", "900", "900", buckets, "/a"),
+                RejectReason::BadChunk,
+            ),
+            (
+                head(BOUNDS, 1) + &line("200", "1", "900", "901", buckets, "/a"),
+                RejectReason::BadValue,
+            ),
+            (
+                head(BOUNDS, 1) + &line("1000", "1", "900", "900", buckets, "/a"),
+                RejectReason::BadValue,
+            ),
+            (
+                head(BOUNDS, 1) + &line("70000", "1", "900", "900", buckets, "/a"),
+                RejectReason::BadNumber,
+            ),
+            (
+                head(BOUNDS, 1)
+                    + &line(
+                        "200",
+                        "1",
+                        "900",
+                        "900",
+                        "1,0,0,0,0,0,0,0,0,0,0,0,0,0,x",
+                        "/a",
+                    ),
+                RejectReason::BadNumber,
+            ),
+            (
+                head(BOUNDS, 1)
+                    + &line(
+                        "200",
+                        "1",
+                        "900",
+                        "900",
+                        "18446744073709551615,1,0,0,0,0,0,0,0,0,0,0,0,0,0",
+                        "/a",
+                    ),
+                RejectReason::BadNumber,
+            ),
+            (
+                head(BOUNDS, 1) + &line("200", "1", "900", "900", buckets, "-"),
+                RejectReason::MissingField,
+            ),
+            (
+                head(BOUNDS, 1) + "GET\t200\t1\t900\t900\n",
+                RejectReason::MissingField,
+            ),
+            (
+                format!("-\t1700000000000000\t-\t0\t-\t-\t{BOUNDS}\t0\n"),
+                RejectReason::MissingField,
+            ),
+            (
+                format!("flask\t1700000000000000\t-\tmany\t-\t-\t{BOUNDS}\t0\n"),
+                RejectReason::BadNumber,
+            ),
+        ];
+        for (body, reason) in &cases {
+            assert_eq!(
+                decoder.decode(&datagram("http", 1, 1, 0, body)),
+                Err(*reason),
+                "{body:?}"
+            );
+        }
+        assert_eq!(decoder.stats().rejected.total(), cases.len() as u64);
+    }
+
+    #[test]
+    fn ready_at_the_first_request() {
+        let mut decoder = ProbeDecoder::new();
+        let message = decoder
+            .decode(&datagram(
+                "init",
+                1,
+                0,
+                0,
+                &INIT.replace("\thandler\t", "\trequest\t"),
+            ))
+            .expect("valid")
+            .expect("complete");
+        let ProbeRecord::Init(init) = message.record else {
+            panic!("not init");
+        };
+        assert_eq!(init.init.ready_reason, ReadyReason::Request);
     }
 }

@@ -45,6 +45,12 @@ impl ProbeSocket {
         self.socket.set_nonblocking(!blocking)
     }
 
+    /// Bounds how long a blocking [`Self::recv`] waits (`None`: forever), so
+    /// a reader thread can look up from the socket now and then.
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.socket.set_read_timeout(timeout)
+    }
+
     /// Receives and decodes one datagram. The outer error is the socket's
     /// (`WouldBlock` when non-blocking and empty); the inner one is a datagram
     /// the decoder rejected; `Ok(Ok(None))` a profile chunk awaiting the rest.

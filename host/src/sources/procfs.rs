@@ -113,7 +113,16 @@ fn add_process(total: &mut ProcessSample, c: &ProcessSample) {
 /// Every live descendant of `pid` (children, grandchildren, …), from the
 /// `children` lists of its threads.
 pub fn descendants(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
+    descendants_with_parents(pid)
+        .into_iter()
+        .map(|(child, _)| child)
+        .collect()
+}
+
+/// Every live descendant of `pid` with its parent: `(child, parent)` pairs,
+/// parents listed before their children.
+pub fn descendants_with_parents(pid: u32) -> Vec<(u32, u32)> {
+    let mut found: Vec<(u32, u32)> = Vec::new();
     let mut queue = vec![pid];
     while let Some(p) = queue.pop() {
         let Ok(tasks) = std::fs::read_dir(proc_dir(p).join("task")) else {
@@ -127,8 +136,8 @@ pub fn descendants(pid: u32) -> Vec<u32> {
                 .split_whitespace()
                 .filter_map(|c| c.parse::<u32>().ok())
             {
-                if !found.contains(&child) {
-                    found.push(child);
+                if !found.iter().any(|(c, _)| *c == child) {
+                    found.push((child, p));
                     queue.push(child);
                 }
             }

@@ -1,0 +1,217 @@
+"""WSGI and ASGI measurement wrappers: one request in, one :mod:`.web` series update out.
+
+The wrappers are built around an application callable -- a method such as
+``Flask.wsgi_app`` (:func:`wsgi_method`, :func:`asgi_method`) or a plain
+application (:func:`wsgi_app`, :func:`asgi_app`) -- and behave exactly like
+it: same arguments, same result, same exception object. Around the call they
+count the request in flight, read the status the application sends, and at
+the end hand ``(method, route, status, duration)`` to :mod:`.web`.
+
+* Duration: from the call to the end of the response. For WSGI that is when
+  the returned body is exhausted or closed by the server (PEP 3333 servers
+  always close it), whichever comes first, so a streamed body is included; a
+  ``wsgi.file_wrapper`` result is returned as it is (the server may
+  ``sendfile`` it) and ends the request at return. For ASGI it is when the
+  application returns.
+* Status: the last ``start_response`` status (WSGI) or the ``status`` of the
+  ``http.response.start`` message (ASGI); 0 when the application raised
+  before starting a response. A framework that turns an exception into a 500
+  response has started one, so the request counts as 500.
+* Route: ``route_of(self, environ_or_scope)``, the route template the
+  framework matched; None gives ``<unmatched>``. WSGI asks when the response
+  starts (a framework may forget its request once the application returns,
+  as Flask does) or at the end if it never started; ASGI asks when the
+  application returned. Routes must come from templates, never from the raw
+  path (cardinality).
+* Nesting: the wrappers mark the WSGI environ or ASGI scope with
+  :data:`ROUTE_KEY`; a wrapped application called with a marked one (an app
+  mounted in another) passes the request through uncounted. Hooks that learn
+  the route during dispatch (Django's resolver) store it under that key.
+
+Only ``http`` ASGI scopes are measured (not ``websocket`` or ``lifespan``).
+On an asyncio loop, the first request on each loop starts the probe's loop
+monitor (see :mod:`.runtime`), so event-loop lag is reported with the window.
+"""
+
+import sys
+
+from . import web
+
+#: Environ/scope key marking a request as measured; holds the route template
+#: when a framework hook found it during dispatch (None until then).
+ROUTE_KEY = "pyrometer.route"
+
+_started = web.request_started
+_finished = web.request_finished
+_UNMATCHED = web.UNMATCHED_ROUTE
+
+
+def _route(route_of, self, request):
+    """``route_of``'s answer as a label; a failing or empty lookup is ``<unmatched>``."""
+    try:
+        route = route_of(self, request)
+        if not route:
+            return _UNMATCHED
+        return route if route.__class__ is str else str(route)
+    except Exception:
+        return _UNMATCHED
+
+
+def _stored_route(self, request):
+    """The route a framework hook stored under :data:`ROUTE_KEY`, or None."""
+    return request.get(ROUTE_KEY)
+
+
+class _WsgiExchange:
+    """One measured WSGI request: the ``start_response`` the application calls
+    and the body iterable the server gets, which ends the request when it is
+    exhausted or closed."""
+
+    __slots__ = ("window", "app", "environ", "route_of", "server_start_response", "status", "route", "body", "started")
+
+    def __init__(self, window, app, environ, route_of, server_start_response):
+        self.window = window
+        self.app = app
+        self.environ = environ
+        self.route_of = route_of
+        self.server_start_response = server_start_response
+        self.status = self.route = self.body = None
+        self.started = _started(window)
+
+    def start_response(self, status, headers, *exc_info):
+        """The application's ``start_response``: note the status (and the route), then pass it on."""
+        self.status = status
+        if self.route is None:
+            self.route = _route(self.route_of, self.app, self.environ)
+        return self.server_start_response(status, headers, *exc_info)
+
+    def __iter__(self):
+        # Not ``yield from``: that would close the body a second time when an
+        # abandoned iteration is garbage collected after the server's close().
+        for chunk in self.body:
+            yield chunk
+        self.finish()
+
+    def close(self):
+        """Close the application's body, then end the request (unless already ended)."""
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.finish()
+
+    def finish(self):
+        """Count the request in its series, once."""
+        started = self.started
+        if started is None:
+            return
+        self.started = None
+        route = self.route
+        if route is None:
+            route = _route(self.route_of, self.app, self.environ)
+        try:
+            code = int(self.status[:3])
+        except (TypeError, ValueError):
+            code = 0
+        _finished(self.window, self.environ.get("REQUEST_METHOD"), route, code, started)
+
+
+def wsgi_method(call, framework, route_of=_stored_route):
+    """Wrap ``call(self, environ, start_response)``, a WSGI application method, to measure requests.
+
+    ``framework`` names the :class:`.web.HttpWindow` the requests go to.
+    """
+    window = web.window(framework)
+
+    def measured_wsgi_app(self, environ, start_response):
+        if ROUTE_KEY in environ:
+            return call(self, environ, start_response)
+        environ[ROUTE_KEY] = None
+        exchange = _WsgiExchange(window, self, environ, route_of, start_response)
+        try:
+            body = call(self, environ, exchange.start_response)
+        except BaseException:
+            exchange.finish()
+            raise
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None and body.__class__ is file_wrapper:
+            exchange.finish()
+            return body
+        exchange.body = body
+        return exchange
+
+    return measured_wsgi_app
+
+
+def wsgi_app(app, framework, route_of=_stored_route):
+    """Wrap a plain WSGI application ``app(environ, start_response)`` to measure requests.
+
+    ``route_of(app, environ)`` gives the route template.
+    """
+    measured = wsgi_method(lambda _app, environ, start_response: app(environ, start_response), framework, route_of)
+
+    def measured_app(environ, start_response):
+        return measured(app, environ, start_response)
+
+    return measured_app
+
+
+def asgi_method(call, framework, route_of=_stored_route):
+    """Wrap ``call(self, scope, receive, send)``, an ASGI application method, to measure requests.
+
+    ``framework`` names the :class:`.web.HttpWindow` the requests go to, or is
+    a function of the application object giving that name (asked once per
+    application class). The result is a coroutine function, as servers that
+    tell ASGI 3 from ASGI 2 applications expect.
+    """
+    fixed = web.window(framework) if framework.__class__ is str else None
+    by_class = {}
+    modules = sys.modules
+
+    async def measured_asgi_app(self, scope, receive, send):
+        if scope.get("type") != "http" or ROUTE_KEY in scope:
+            return await call(self, scope, receive, send)
+        scope[ROUTE_KEY] = None
+        window = fixed
+        if window is None:
+            window = by_class.get(self.__class__)
+            if window is None:
+                window = by_class[self.__class__] = web.window(framework(self))
+        status = 0
+
+        def send_measured(message):
+            # A plain function returning send's awaitable: no extra coroutine per message.
+            nonlocal status
+            try:
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+            except Exception:  # not a message: let the server's send complain
+                pass
+            return send(message)
+
+        asyncio = modules.get("asyncio")
+        if asyncio is not None:
+            loop = asyncio.events._get_running_loop()
+            if loop is not window.loop and loop is not None:
+                web.watch_loop(window, loop)
+        started = _started(window)
+        try:
+            return await call(self, scope, receive, send_measured)
+        finally:
+            _finished(window, scope.get("method"), _route(route_of, self, scope), status, started)
+
+    return measured_asgi_app
+
+
+def asgi_app(app, framework, route_of=_stored_route):
+    """Wrap a plain ASGI application ``app(scope, receive, send)`` to measure requests.
+
+    ``route_of(app, scope)`` gives the route template.
+    """
+    measured = asgi_method(lambda _app, scope, receive, send: app(scope, receive, send), framework, route_of)
+
+    async def measured_app(scope, receive, send):
+        return await measured(app, scope, receive, send)
+
+    return measured_app

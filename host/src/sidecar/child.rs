@@ -1,0 +1,136 @@
+//! The measured service as a child process: started with the probe in its
+//! environment, sent the signals pyrometer receives, and its exit status
+//! turned into ours.
+//!
+//! The child runs in its own process group, so a terminal's Ctrl-C reaches
+//! it once (forwarded by us) rather than twice (from the terminal and from
+//! us); servers such as uvicorn treat a second SIGINT as "exit now".
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+use std::thread::JoinHandle;
+
+use signal_hook::consts::signal::{
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+use signal_hook::iterator::{Handle, Signals};
+
+/// Signals passed on to the child: shutdown, reload, and gunicorn's
+/// worker-count controls (TTIN/TTOU).
+pub const FORWARDED_SIGNALS: &[i32] = &[
+    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU,
+];
+
+/// Where the probe is and where it sends: the environment a child needs.
+#[derive(Debug, Clone)]
+pub(super) struct ProbeEnv<'a> {
+    /// The probe's directory (prepended to `PYTHONPATH`).
+    pub(super) probe_dir: &'a Path,
+    /// The probe socket (`PYROMETER_PROBE_SOCKET`).
+    pub(super) socket: &'a Path,
+    /// When the child is started, µs since the Unix epoch (`PYROMETER_EXEC_UNIX_US`).
+    pub(super) exec_unix_us: u64,
+}
+
+/// A running child and the thread forwarding signals to it.
+#[derive(Debug)]
+pub(super) struct ServiceChild {
+    child: Child,
+    forwarder: Option<(Handle, JoinHandle<()>)>,
+}
+
+impl ServiceChild {
+    /// Starts `command` (program and arguments) with the probe's environment.
+    pub(super) fn spawn(command: &[OsString], probe: &ProbeEnv<'_>) -> io::Result<Self> {
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given"))?;
+        let mut python_path = OsString::from(probe.probe_dir);
+        if let Some(existing) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+            python_path.push(":");
+            python_path.push(existing);
+        }
+        let child = Command::new(program)
+            .args(args)
+            .env("PYTHONPATH", python_path)
+            .env("PYROMETER_PROBE_SOCKET", probe.socket)
+            .env("PYROMETER_EXEC_UNIX_US", probe.exec_unix_us.to_string())
+            .process_group(0)
+            .spawn()?;
+        let mut service = Self {
+            child,
+            forwarder: None,
+        };
+        service.forwarder = forward_signals(service.child.id()).ok();
+        Ok(service)
+    }
+
+    /// The child's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, once the child has exited (never blocks).
+    pub(super) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// Stops forwarding signals (after the child exited).
+    pub(super) fn stop_forwarding(&mut self) {
+        if let Some((handle, thread)) = self.forwarder.take() {
+            handle.close();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ServiceChild {
+    fn drop(&mut self) {
+        self.stop_forwarding();
+    }
+}
+
+/// Passes every [`FORWARDED_SIGNALS`] we receive to `pid`, until the handle closes.
+fn forward_signals(pid: u32) -> io::Result<(Handle, JoinHandle<()>)> {
+    let mut signals = Signals::new(FORWARDED_SIGNALS)?;
+    let handle = signals.handle();
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    let thread = std::thread::Builder::new()
+        .name("pyrometer-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(pid, signal);
+                }
+            }
+        })?;
+    Ok((handle, thread))
+}
+
+/// The shell's convention for an exit status: the code, or 128 + the
+/// signal that killed the process.
+pub fn exit_code(status: ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from((128 + signal) & 0xff).unwrap_or(1),
+        (None, None) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(SIGTERM)), 128 + 15);
+        assert_eq!(exit_code(ExitStatus::from_raw(9)), 137);
+    }
+}
