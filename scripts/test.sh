@@ -23,7 +23,10 @@ if ((${#need_apt[@]})); then
 fi
 
 step "Python packages the tests run against"
-python3 -c "import awslambdaric" 2>/dev/null || python3 -m pip install -q awslambdaric
+# awslambdaric: the real Lambda runtime client; the web frameworks and servers:
+# `pyrometer run` and the probe's middleware are tested against the real ones.
+python3 -c "import awslambdaric, flask, django, fastapi, httpx, gunicorn, uvicorn" 2>/dev/null ||
+    python3 -m pip install -q awslambdaric flask django fastapi httpx gunicorn uvicorn
 
 step "Rust toolchain (pinned by rust-toolchain.toml) and the wasm32-wasip2 target"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install

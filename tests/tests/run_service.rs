@@ -416,3 +416,54 @@ fn a_command_that_cannot_start_is_one_clear_error() {
         .expect("pyrometer run");
     assert_one_line_failure(&out, "/no/such.wasm");
 }
+
+#[test]
+fn the_final_window_lands_in_the_pushgateway() {
+    require_python(&["flask"]);
+    let gw = pyrometer_tests::gateway::Gateway::start();
+    // A Flask app served by werkzeug's test client inside the process: its
+    // requests go through the probe's middleware, then the process exits and
+    // pyrometer pushes the last window.
+    let script = r#"
+from flask import Flask
+app = Flask(__name__)
+@app.route("/orders/<int:order_id>")
+def order(order_id):
+    return str(order_id)
+client = app.test_client()
+for i in range(7):
+    client.get(f"/orders/{i}").close()
+"#;
+    let out = Command::new(pyrometer_bin())
+        .args([
+            "run",
+            "--no-listen",
+            "--name",
+            "orders-svc",
+            "--push-gateway",
+            &gw.url,
+            "--",
+            "python3",
+            "-c",
+            script,
+        ])
+        .output()
+        .expect("pyrometer run");
+    pyrometer_tests::assert_success(&out);
+    let text = pyrometer_tests::gateway::get(&format!("{}/metrics", gw.url)).expect("gateway");
+    let count = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_server_request_duration_seconds_count{")
+                && l.contains(r#"function_name="orders-svc""#)
+                && l.contains(r#"http_route="/orders/<int:order_id>""#)
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(count, Some(7.0), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("process_resident_memory_bytes{")
+                && l.contains(r#"function_name="orders-svc""#)),
+        "{text}"
+    );
+}

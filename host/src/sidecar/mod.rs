@@ -47,6 +47,8 @@ const MAX_QUEUED_MESSAGES: usize = 10_000;
 const CHILD_POLL: Duration = Duration::from_millis(50);
 /// How long the socket reader waits before looking at its stop flag.
 const READER_POLL: Duration = Duration::from_millis(50);
+/// When the process tree is first sampled, at the latest.
+const FIRST_SAMPLE: Duration = Duration::from_millis(100);
 /// Time the final flush may take after the service exited.
 const FINAL_FLUSH: Duration = Duration::from_secs(2);
 
@@ -229,7 +231,8 @@ pub fn run(config: &RunConfig, on_listen: impl FnOnce(SocketAddr)) -> Result<Run
     let mut state = ServiceState::new(Arc::clone(&registry), exec_unix_us);
     let mut sampler = ProcfsSampler::open(child.pid()).ok();
     let mut findings = Vec::new();
-    let mut next_sample = Instant::now() + config.interval;
+    // The first sample comes early, so even a short-lived service has one.
+    let mut next_sample = Instant::now() + config.interval.min(FIRST_SAMPLE);
     let mut next_window = Instant::now() + config.window;
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {
