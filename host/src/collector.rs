@@ -18,6 +18,22 @@
 //! `platform.report` arrives only after every extension has called `next`, so
 //! its figures (billed duration, max memory) usually find the invocation
 //! already drained: they are returned as [`LateReport`]s with the next drain.
+//!
+//! Init types (Lambda's `initializationType`):
+//! - `on-demand`: the environment's first invocation is its cold start, with
+//!   the init's duration;
+//! - `provisioned-concurrency`: init ran ahead of any request, so the first
+//!   invocation is not a cold start (whatever the probe's first-call flag
+//!   says, and however long the environment sat idle); the init is still
+//!   published once, with its own duration. The probe's "proactive init"
+//!   flag (first call long after ready) likewise unmarks a cold start;
+//! - `snap-start`: the snapshot's init (type `snap-start`) and the restore
+//!   that resumes it (`platform.restore*`) are one environment. The restore
+//!   is the cold start: the published [`InitReport`] has the restore's
+//!   duration and status (what the first invocation waited for), the probe's
+//!   init record and import profile (the interpreter the snapshot holds), and
+//!   no breakdown (a restore has no interpreter or import phases). It is
+//!   published once the restore is reported.
 
 use std::collections::VecDeque;
 
@@ -33,6 +49,9 @@ pub const MAX_PENDING_INVOCATIONS: usize = 1024;
 pub const MAX_READY_INVOCATIONS: usize = 100_000;
 /// Most late report figures held for the next drain.
 pub const MAX_LATE_REPORTS: usize = 10_000;
+
+/// Lambda's `initializationType` of SnapStart environments.
+const SNAP_START: &str = "snap-start";
 
 /// A Lambda platform event, reduced to what the collector joins. Sources
 /// (the Telemetry API listener, the emulator) convert their events into these.
@@ -85,6 +104,20 @@ pub enum PlatformEvent {
         /// The error type, if any.
         error_type: Option<String>,
     },
+    /// `platform.restoreStart` (SnapStart).
+    RestoreStart {
+        /// Event time, ms since the Unix epoch.
+        unix_ms: f64,
+    },
+    /// `platform.restoreReport` (SnapStart).
+    RestoreReport {
+        /// Event time, ms since the Unix epoch.
+        unix_ms: f64,
+        /// Restore duration, ms.
+        duration_ms: f64,
+        /// Restore status.
+        status: String,
+    },
     /// `platform.report`.
     Report {
         /// Event time, ms since the Unix epoch.
@@ -97,16 +130,18 @@ pub enum PlatformEvent {
         memory_size_mb: Option<f64>,
         /// `metrics.maxMemoryUsedMB`.
         max_memory_used_mb: Option<f64>,
-        /// `metrics.initDurationMs` (cold starts).
+        /// `metrics.initDurationMs` (on-demand cold starts).
         init_duration_ms: Option<f64>,
+        /// `metrics.restoreDurationMs` (SnapStart cold starts).
+        restore_duration_ms: Option<f64>,
     },
 }
 
 impl PlatformEvent {
     /// The collector's view of a Telemetry API event, or `None` for events it
     /// does not join (logs, subscriptions, extension states, unknown types) or
-    /// that lack the fields it needs. SnapStart's restore phase counts as an
-    /// init of type `snap-start`.
+    /// that lack the fields it needs. `platform.restoreRuntimeDone` reads as
+    /// an `InitRuntimeDone` (of the restore).
     pub fn from_telemetry(event: &TelemetryEvent) -> Option<Self> {
         let unix_ms = event.time_unix_ms()?;
         let or = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.into());
@@ -121,10 +156,7 @@ impl PlatformEvent {
                 unix_ms,
                 init_type: or(&r.initialization_type, "on-demand"),
             },
-            Record::RestoreStart(_) => Self::InitStart {
-                unix_ms,
-                init_type: "snap-start".into(),
-            },
+            Record::RestoreStart(_) => Self::RestoreStart { unix_ms },
             Record::InitRuntimeDone(r) => runtime_done(&r.status, &r.error_type),
             Record::RestoreRuntimeDone(r) => runtime_done(&r.status, &r.error_type),
             Record::InitReport(r) => Self::InitReport {
@@ -133,9 +165,8 @@ impl PlatformEvent {
                 duration_ms: r.metrics.as_ref()?.duration_ms?,
                 status: or(&r.status, "success"),
             },
-            Record::RestoreReport(r) => Self::InitReport {
+            Record::RestoreReport(r) => Self::RestoreReport {
                 unix_ms,
-                init_type: "snap-start".into(),
                 duration_ms: r.metrics.as_ref()?.duration_ms?,
                 status: or(&r.status, "success"),
             },
@@ -159,6 +190,7 @@ impl PlatformEvent {
                     memory_size_mb: m.and_then(|m| m.memory_size_mb).map(|v| v as f64),
                     max_memory_used_mb: m.and_then(|m| m.max_memory_used_mb).map(|v| v as f64),
                     init_duration_ms: m.and_then(|m| m.init_duration_ms),
+                    restore_duration_ms: m.and_then(|m| m.restore_duration_ms),
                 }
             }
             _ => return None,
@@ -253,6 +285,10 @@ struct InitState {
     probe_done: bool,
     /// The probe announced an import profile that has not arrived yet.
     profile_pending: bool,
+    /// `platform.restoreStart` arrived (SnapStart).
+    restore_started: bool,
+    /// The restore's duration, from `platform.restoreReport`, ms.
+    restore_duration_ms: Option<f64>,
     /// Handed out by a drain: never again.
     published: bool,
 }
@@ -268,6 +304,8 @@ pub struct Collector {
     recent: VecDeque<(String, Option<f64>)>,
     late: Vec<LateReport>,
     init: InitState,
+    /// The init type the environment itself states, until telemetry does.
+    environment_init_type: Option<String>,
     inits_ready: Vec<InitReport>,
     probe_speaking: bool,
     invocations_since_init: u64,
@@ -284,10 +322,22 @@ impl Collector {
             recent: VecDeque::new(),
             late: Vec::new(),
             init: InitState::default(),
+            environment_init_type: None,
             inits_ready: Vec::new(),
             probe_speaking: config.expect_probe,
             invocations_since_init: 0,
             stats: CollectorStats::default(),
+        }
+    }
+
+    /// Sets the init type the environment states (Lambda's
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`), used until telemetry names it: in
+    /// Lambda the init's telemetry is delivered after the environment is
+    /// thawed for its first invocation, which may be opened first.
+    pub fn set_environment_init_type(&mut self, init_type: &str) {
+        self.environment_init_type = Some(init_type.to_owned());
+        if self.init.report.init_type.is_empty() {
+            self.init.report.init_type = init_type.to_owned();
         }
     }
 
@@ -321,14 +371,14 @@ impl Collector {
             self.finish(oldest, Completion::Deadline);
         }
         self.invocations_since_init += 1;
-        let cold_start = self.invocations_since_init == 1;
+        let cold_start = self.invocations_since_init == 1 && !self.initialised_ahead();
         self.pending.push_back(Pending {
             invocation: Invocation {
                 request_id: request_id.to_owned(),
                 start_unix_ms: unix_ms,
                 cold_start,
                 init_duration_ms: if cold_start {
-                    self.init.report.init_duration_ms
+                    self.cold_start_duration()
                 } else {
                     None
                 },
@@ -382,6 +432,28 @@ impl Collector {
                 self.init.telemetry_done = true;
                 self.publish_init_if_ready();
             }
+            PlatformEvent::RestoreStart { .. } => {
+                // The restore resumes the environment whose snapshot init was
+                // seen (its buffered telemetry may even follow the first
+                // INVOKE); only a second restore is another environment.
+                if self.init.restore_started {
+                    self.begin_environment();
+                }
+                self.init.restore_started = true;
+                self.init.report.init_type = SNAP_START.into();
+            }
+            PlatformEvent::RestoreReport {
+                duration_ms,
+                status,
+                ..
+            } => {
+                self.init.seen = true;
+                self.init.restore_started = true;
+                self.init.report.init_type = SNAP_START.into();
+                self.init.restore_duration_ms = Some(duration_ms);
+                self.init.report.init_status = Some(status);
+                self.publish_init_if_ready();
+            }
             PlatformEvent::Start {
                 unix_ms,
                 request_id,
@@ -400,6 +472,7 @@ impl Collector {
                 memory_size_mb,
                 max_memory_used_mb,
                 init_duration_ms,
+                restore_duration_ms,
             } => {
                 let report = LateReport {
                     post_runtime_ms: self.runtime_done_time(&request_id).map(|t| unix_ms - t),
@@ -408,7 +481,8 @@ impl Collector {
                     max_memory_used_mb,
                     memory_size_mb,
                 };
-                self.on_report(report, init_duration_ms);
+                // Either is what this (cold) invocation waited for.
+                self.on_report(report, init_duration_ms.or(restore_duration_ms));
             }
         }
     }
@@ -510,6 +584,9 @@ impl Collector {
         }
         self.publish_init_now();
         self.init = InitState::default();
+        if let Some(init_type) = &self.environment_init_type {
+            self.init.report.init_type.clone_from(init_type);
+        }
         self.probe_speaking = self.config.expect_probe;
         self.invocations_since_init = 0;
     }
@@ -588,6 +665,9 @@ impl Collector {
             None if inv.request_id.is_none() => self.pending.iter().position(|p| !p.probe_done),
             None => None,
         };
+        // The probe's first call in the process is no cold start when the
+        // environment was initialised ahead of it.
+        let not_cold = inv.proactive_init || self.initialised_ahead();
         if i.is_none()
             && let Some(id) = inv.request_id.as_deref()
             && self.was_completed(id)
@@ -595,7 +675,10 @@ impl Collector {
             // Completed without it (runtimeDone came first): enrich the record
             // if it has not been drained yet; never open a second one.
             match self.ready.iter_mut().find(|r| r.request_id == id) {
-                Some(record) => apply_probe(record, &inv, true),
+                Some(record) => {
+                    apply_probe(record, &inv, true);
+                    record.cold_start &= !not_cold;
+                }
                 None => self.stats.unmatched += 1,
             }
             return;
@@ -615,6 +698,10 @@ impl Collector {
         let p = &mut self.pending[i];
         p.probe_done = true;
         apply_probe(&mut p.invocation, &inv, p.runtime_done);
+        if not_cold {
+            p.invocation.cold_start = false;
+            p.invocation.init_duration_ms = None;
+        }
         if let Some(p) = self.pending.remove(i) {
             self.finish(p, Completion::Probe);
         }
@@ -674,10 +761,32 @@ impl Collector {
         self.ready.push_back(inv);
     }
 
+    /// Whether this environment was initialised before any request came
+    /// (provisioned concurrency): its first invocation is no cold start.
+    fn initialised_ahead(&self) -> bool {
+        !self.init.report.is_cold_start()
+    }
+
+    /// What this environment's cold start waited for: the restore (SnapStart,
+    /// once reported) or the init, ms.
+    fn cold_start_duration(&self) -> Option<f64> {
+        if self.init.report.init_type == SNAP_START {
+            self.init.restore_duration_ms
+        } else {
+            self.init.report.init_duration_ms
+        }
+    }
+
     fn publish_init_if_ready(&mut self) {
         let init = &self.init;
         let probe_ready = init.probe_done || !self.config.expect_probe;
-        if init.telemetry_done && probe_ready && !init.profile_pending {
+        // A snapshot's init is reported with the restore that resumes it.
+        let telemetry_ready = if init.report.init_type == SNAP_START {
+            init.restore_duration_ms.is_some()
+        } else {
+            init.telemetry_done
+        };
+        if telemetry_ready && probe_ready && !init.profile_pending {
             self.publish_init_now();
         }
     }
@@ -690,12 +799,18 @@ impl Collector {
         }
         init.published = true;
         let mut report = init.report.clone();
-        report.breakdown = breakdown(
-            init.started_unix_ms,
-            report.init_duration_ms,
-            report.python.as_ref(),
-            report.imports.as_ref(),
-        );
+        match init.restore_duration_ms {
+            // The cold start was the restore: no init phases to split.
+            Some(restore_ms) => report.init_duration_ms = Some(restore_ms),
+            None => {
+                report.breakdown = breakdown(
+                    init.started_unix_ms,
+                    report.init_duration_ms,
+                    report.python.as_ref(),
+                    report.imports.as_ref(),
+                );
+            }
+        }
         self.inits_ready.push(report);
     }
 }
@@ -866,6 +981,7 @@ mod tests {
             memory_size_mb: Some(128.0),
             max_memory_used_mb: Some(60.0),
             init_duration_ms: None,
+            restore_duration_ms: None,
         }
     }
 
@@ -1137,5 +1253,173 @@ mod tests {
         let d = c.drain();
         assert_eq!(d.invocations.len(), 3);
         assert!(d.invocations.iter().all(|i| i.partial));
+    }
+
+    /// A successful probe invocation record of `id`, changed by `edit`.
+    fn edited_probe_invocation(id: &str, edit: impl FnOnce(&mut ProbeInvocation)) -> ProbeMessage {
+        let mut message = probe_invocation(id, Status::Success);
+        if let ProbeRecord::Invocation(inv) = &mut message.record {
+            edit(inv);
+        }
+        message
+    }
+
+    fn init_events(init_type: &str) -> [PlatformEvent; 3] {
+        [
+            PlatformEvent::InitStart {
+                unix_ms: 1000.0,
+                init_type: init_type.into(),
+            },
+            PlatformEvent::InitRuntimeDone {
+                unix_ms: 1250.0,
+                status: "success".into(),
+                error_type: None,
+            },
+            PlatformEvent::InitReport {
+                unix_ms: 1300.0,
+                init_type: init_type.into(),
+                duration_ms: 300.0,
+                status: "success".into(),
+            },
+        ]
+    }
+
+    fn probe_init() -> ProbeMessage {
+        message(ProbeRecord::Init(ProbeInit {
+            init: PythonInit {
+                probe_start_unix_us: 1_030_000,
+                import_phase_us: 200_000,
+                ..PythonInit::default()
+            },
+            profile_id: 1,
+            profile_modules: 0,
+        }))
+    }
+
+    #[test]
+    fn a_snapstart_restore_is_the_one_cold_start_whatever_the_telemetry_order() {
+        // The extension's view: INVOKE (open) may come before the restore's
+        // buffered telemetry, or after it.
+        for restore_first in [true, false] {
+            let mut c = collector();
+            c.on_probe(probe_init());
+            for e in init_events("snap-start") {
+                c.on_platform(e);
+            }
+            assert!(
+                c.drain().inits.is_empty(),
+                "a snapshot's init waits for its restore"
+            );
+            let restore = [
+                PlatformEvent::RestoreStart { unix_ms: 60_000.0 },
+                PlatformEvent::InitRuntimeDone {
+                    unix_ms: 60_001.0,
+                    status: "success".into(),
+                    error_type: None,
+                },
+                PlatformEvent::RestoreReport {
+                    unix_ms: 60_001.0,
+                    duration_ms: 1.5,
+                    status: "success".into(),
+                },
+            ];
+            if restore_first {
+                restore.iter().cloned().for_each(|e| c.on_platform(e));
+            }
+            c.open("r1", 60_002.0);
+            if !restore_first {
+                restore.iter().cloned().for_each(|e| c.on_platform(e));
+            }
+            c.on_probe(probe_invocation("r1", Status::Success));
+            let mut restored_report = report("r1", 60_020.0);
+            if let PlatformEvent::Report {
+                restore_duration_ms,
+                ..
+            } = &mut restored_report
+            {
+                *restore_duration_ms = Some(1.5);
+            }
+            c.on_platform(restored_report);
+            c.open("r2", 60_030.0);
+            c.on_probe(edited_probe_invocation("r2", |inv| inv.cold_start = false));
+            let d = c.drain();
+            assert_eq!(
+                d.inits.len(),
+                1,
+                "reported once (restore first: {restore_first})"
+            );
+            let init = &d.inits[0];
+            assert_eq!(init.init_type, "snap-start");
+            assert_eq!(init.init_duration_ms, Some(1.5), "the restore's duration");
+            assert!(init.python.is_some(), "the snapshot's interpreter");
+            assert!(init.breakdown.is_none(), "a restore has no init phases");
+            assert!(init.is_cold_start());
+            assert_eq!(d.invocations.len(), 2, "the restore ended no invocation");
+            assert!(d.invocations.iter().all(|i| !i.partial));
+            let first = &d.invocations[0];
+            assert!(first.cold_start);
+            assert_eq!(first.init_duration_ms, Some(1.5));
+            assert!(!d.invocations[1].cold_start);
+        }
+    }
+
+    #[test]
+    fn a_provisioned_concurrency_first_invocation_is_not_a_cold_start() {
+        for telemetry_first in [true, false] {
+            let mut c = collector();
+            if !telemetry_first {
+                // Lambda thaws the environment for the first INVOKE and only
+                // then delivers the init's telemetry: the variable says it.
+                c.set_environment_init_type("provisioned-concurrency");
+                c.open("r1", 90_000.0);
+            }
+            c.on_probe(probe_init());
+            for e in init_events("provisioned-concurrency") {
+                // The extension drops an initStart that comes after its first
+                // INVOKE: it lives in one environment.
+                if telemetry_first || !matches!(e, PlatformEvent::InitStart { .. }) {
+                    c.on_platform(e);
+                }
+            }
+            if telemetry_first {
+                c.open("r1", 90_000.0);
+            }
+            // The probe's first call in the process says "cold".
+            c.on_probe(probe_invocation("r1", Status::Success));
+            c.on_platform(report("r1", 90_020.0));
+            let d = c.drain();
+            let inv = &d.invocations[0];
+            assert!(
+                !inv.cold_start && inv.init_duration_ms.is_none(),
+                "telemetry first: {telemetry_first}: {inv:?}"
+            );
+            assert_eq!(d.inits.len(), 1);
+            let init = &d.inits[0];
+            assert_eq!(init.init_type, "provisioned-concurrency");
+            assert_eq!(
+                init.init_duration_ms,
+                Some(300.0),
+                "the init's own duration, not the idle time before the first call"
+            );
+            assert!(!init.is_cold_start());
+            if telemetry_first {
+                let b = init.breakdown.expect("split from initStart");
+                assert_eq!(b.interpreter_ms, 30.0, "initStart → the probe's start");
+            }
+        }
+    }
+
+    #[test]
+    fn a_proactive_init_flagged_by_the_probe_is_not_a_cold_start() {
+        let mut c = collector();
+        for e in init_events("on-demand") {
+            c.on_platform(e);
+        }
+        c.open("r1", 30_000.0);
+        c.on_probe(edited_probe_invocation("r1", |inv| {
+            inv.proactive_init = true
+        }));
+        let inv = &c.drain().invocations[0];
+        assert!(!inv.cold_start && inv.init_duration_ms.is_none(), "{inv:?}");
     }
 }

@@ -384,16 +384,20 @@ pub struct ProcessSample {
     pub net_tx_bytes: u64,
 }
 
-/// One cold start of an execution environment: how long init took and where
-/// the time went.
+/// One execution environment's init (its cold start, unless initialised
+/// ahead with provisioned concurrency; with SnapStart, the restore): how long
+/// it took and where the time went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InitReport {
     /// `on-demand`, `provisioned-concurrency` or `snap-start` (Lambda's initializationType).
     pub init_type: String,
-    /// Init duration from `platform.initReport`, milliseconds.
+    /// Init duration from `platform.initReport`, milliseconds; for
+    /// `snap-start`, the restore's (`platform.restoreReport`), which is what
+    /// the environment's first invocation waited for.
     pub init_duration_ms: Option<f64>,
-    /// `success`, `error`, `timeout` or `failure` (from `platform.initReport`/`initRuntimeDone`).
+    /// `success`, `error`, `timeout` or `failure` (from `platform.initReport`/`initRuntimeDone`;
+    /// for `snap-start`, the restore's).
     pub init_status: Option<String>,
     /// The error type when init failed (`Runtime.ImportModuleError`, an exception type…).
     pub error_type: Option<String>,
@@ -403,6 +407,15 @@ pub struct InitReport {
     pub imports: Option<ImportProfile>,
     /// Where the init time went.
     pub breakdown: Option<InitBreakdown>,
+}
+
+impl InitReport {
+    /// Whether an invocation waited for this init (or SnapStart restore): not
+    /// with `provisioned-concurrency`, whose environments are initialised
+    /// before any request comes.
+    pub fn is_cold_start(&self) -> bool {
+        self.init_type != "provisioned-concurrency"
+    }
 }
 
 /// The init duration split into consecutive phases, milliseconds. The parts

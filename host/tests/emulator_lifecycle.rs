@@ -10,12 +10,27 @@ mod emulator_support;
 use std::time::{Duration, Instant};
 
 use emulator_support::{TempDir, builtin_config, python_extension};
-use pyrometer::emulator::{Emulator, EmulatorError, MAX_PAYLOAD_BYTES, ShutdownReason, Status};
+use pyrometer::emulator::{
+    Emulator, EmulatorError, InitOutcome, InitType, MAX_PAYLOAD_BYTES, ShutdownReason, Status,
+};
 use pyrometer::sources::telemetry::{Record, TelemetryEvent};
 use serde_json::Value;
 
 /// Nothing here should take longer; far above what any test needs.
 const HANG_BOUND: Duration = Duration::from_secs(30);
+
+/// The platform events of an init, a SnapStart restore, and an invocation.
+const INIT: [&str; 3] = [
+    "platform.initStart",
+    "platform.initRuntimeDone",
+    "platform.initReport",
+];
+const RESTORE: [&str; 3] = [
+    "platform.restoreStart",
+    "platform.restoreRuntimeDone",
+    "platform.restoreReport",
+];
+const INVOKE: [&str; 3] = ["platform.start", "platform.runtimeDone", "platform.report"];
 
 const APP: &str = r#"
 import os, sys, time
@@ -150,20 +165,7 @@ fn cold_then_warm_invocations_with_the_builtin_runtime() {
     );
 
     let events = emulator.events();
-    assert_eq!(
-        platform_types(&events),
-        [
-            "platform.initStart",
-            "platform.initRuntimeDone",
-            "platform.initReport",
-            "platform.start",
-            "platform.runtimeDone",
-            "platform.report",
-            "platform.start",
-            "platform.runtimeDone",
-            "platform.report",
-        ]
-    );
+    assert_eq!(platform_types(&events), [INIT, INVOKE, INVOKE].concat());
     let reports: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.record {
@@ -322,6 +324,172 @@ fn a_handler_that_fails_init_is_reported_and_retried_cold() {
                     .is_some_and(|i| i.status == Status::Error)
         );
     }
+}
+
+/// `initializationType` of every init event (initStart, initRuntimeDone, initReport).
+fn init_types(events: &[TelemetryEvent]) -> Vec<Option<String>> {
+    events
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::InitStart(r) => Some(r.initialization_type.clone()),
+            Record::InitRuntimeDone(r) => Some(r.initialization_type.clone()),
+            Record::InitReport(r) => Some(r.initialization_type.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `metrics` of every `platform.report`, in order.
+fn report_metrics(events: &[TelemetryEvent]) -> Vec<pyrometer::sources::telemetry::ReportMetrics> {
+    events
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Report(r) => r.metrics.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An emulator of `init_type` whose environment was initialised ahead of any
+/// request (SnapStart: its version "published"), with its init's outcome.
+fn initialised_ahead(init_type: InitType) -> (TempDir, Emulator, InitOutcome) {
+    let dir = app_dir();
+    let mut config = builtin_config(dir.path(), "app.handler");
+    config.init_type = init_type;
+    let mut emulator = Emulator::start(config).expect("start");
+    let init = emulator.init().expect("an init ran");
+    assert_eq!(init.status, Status::Success, "{:?}", init.error);
+    assert_eq!(
+        platform_types(&emulator.events()),
+        INIT,
+        "{init_type}: the init alone, before any request"
+    );
+    (dir, emulator, init)
+}
+
+#[test]
+fn provisioned_concurrency_initialises_ahead_and_its_first_invocation_is_warm() {
+    let (_dir, mut emulator, init) = initialised_ahead(InitType::ProvisionedConcurrency);
+
+    let first = emulator.invoke("{}").expect("invoke");
+    assert_eq!(first.status, Status::Success, "{:?}", first.error);
+    assert!(
+        !first.cold_start,
+        "the environment was ready before the request"
+    );
+    assert_eq!(
+        first.init.as_ref(),
+        Some(&init),
+        "it carries the init outcome"
+    );
+    assert_eq!(
+        json(&first.response)["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"],
+        "provisioned-concurrency"
+    );
+    let second = emulator.invoke("{}").expect("invoke");
+    assert!(!second.cold_start && second.init.is_none());
+
+    let events = emulator.events();
+    let pc = Some("provisioned-concurrency".to_string());
+    assert_eq!(init_types(&events), [pc.clone(), pc.clone(), pc]);
+    let init_report = events
+        .iter()
+        .find_map(|e| match &e.record {
+            Record::InitReport(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("initReport");
+    assert_eq!(init_report.phase.as_deref(), Some("init"));
+    assert_eq!(init_report.status.as_deref(), Some("success"));
+    let reports = report_metrics(&events);
+    assert_eq!(reports.len(), 2);
+    assert!(
+        reports.iter().all(|m| m.init_duration_ms.is_none()
+            && m.restore_duration_ms.is_none()
+            && m.billed_restore_duration_ms.is_none()),
+        "no report carries the init: {reports:?}"
+    );
+}
+
+#[test]
+fn a_snapstart_environment_is_restored_before_its_first_invocation() {
+    // The "publish": init runs and the environment waits as a snapshot.
+    let (_dir, mut emulator, _init) = initialised_ahead(InitType::SnapStart);
+    let first = emulator.invoke(r#"{"n": 1}"#).expect("invoke");
+    assert_eq!(first.status, Status::Success, "{:?}", first.error);
+    assert!(first.cold_start, "the restore is the cold start");
+    let restore = first.restore_duration.expect("the restore it waited for");
+    assert_eq!(
+        json(&first.response)["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"],
+        "snap-start"
+    );
+    assert_eq!(
+        json(&first.response)["calls"],
+        1,
+        "the snapshot's interpreter serves it"
+    );
+    let second = emulator.invoke(r#"{"n": 2}"#).expect("invoke");
+    assert!(!second.cold_start && second.restore_duration.is_none());
+
+    let events = emulator.events();
+    assert_eq!(
+        platform_types(&events),
+        [INIT, RESTORE, INVOKE, INVOKE].concat()
+    );
+    let snap = Some("snap-start".to_string());
+    assert_eq!(init_types(&events), [snap.clone(), snap.clone(), snap]);
+    for event in &events {
+        match &event.record {
+            Record::RestoreStart(r) => {
+                assert_eq!(r.function_name.as_deref(), Some("pyrometer-function"));
+                assert_eq!(r.function_version.as_deref(), Some("$LATEST"));
+                assert_eq!(r.runtime_version.as_deref(), Some("python:3.12"));
+            }
+            Record::RestoreRuntimeDone(r) => {
+                assert_eq!(r.status.as_deref(), Some("success"));
+                assert!(r.error_type.is_none());
+            }
+            Record::RestoreReport(r) => {
+                assert_eq!(r.status.as_deref(), Some("success"));
+                let ms = r.metrics.as_ref().and_then(|m| m.duration_ms);
+                assert!(
+                    ms.is_some_and(|ms| (ms - restore.as_secs_f64() * 1e3).abs() < 1e-3),
+                    "{ms:?} vs {restore:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+    let reports = report_metrics(&events);
+    let (m0, m1) = (&reports[0], &reports[1]);
+    assert!(m0.init_duration_ms.is_none(), "the init was not waited for");
+    assert!(m0.restore_duration_ms.is_some());
+    let billed_restore = restore.as_micros().div_ceil(1000) as u64;
+    assert_eq!(m0.billed_restore_duration_ms, Some(billed_restore));
+    assert_eq!(
+        m0.billed_duration_ms,
+        Some(first.duration.as_micros().div_ceil(1000) as u64 + billed_restore),
+        "the billed restore is billed with the invocation"
+    );
+    assert_eq!(m0.billed_duration_ms, Some(first.billed_duration_ms));
+    assert!(
+        m1.restore_duration_ms.is_none()
+            && m1.billed_restore_duration_ms.is_none()
+            && m1.init_duration_ms.is_none()
+    );
+
+    // A new environment is initialised and restored again.
+    emulator
+        .shutdown(ShutdownReason::Spindown)
+        .expect("shutdown");
+    emulator.drain_events();
+    let third = emulator.invoke("{}").expect("invoke");
+    assert!(third.cold_start && third.restore_duration.is_some());
+    assert!(third.init.is_some(), "its snapshot's init ran for it");
+    assert_eq!(
+        platform_types(&emulator.drain_events()),
+        [INIT, RESTORE, INVOKE].concat()
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use emulator_support::{TempDir, builtin_config, python_extension, telemetry_fixtures};
-use pyrometer::emulator::{Buffering, Emulator, ShutdownReason, Status, TelemetryType};
+use pyrometer::emulator::{Buffering, Emulator, InitType, ShutdownReason, Status, TelemetryType};
 use pyrometer::sources::telemetry::{
     ListenerConfig, Record, TelemetryEvent, TelemetryListener, parse_batch,
 };
@@ -171,6 +171,78 @@ fn the_emulators_events_have_the_fixtures_shape() {
                     "{name}: {event_type} lacks {path} as {kind}: {best:?}"
                 );
             }
+        }
+    }
+}
+
+/// SnapStart events as AWS documents them (the Telemetry API schema
+/// reference, its required fields, and the `platform.report` of a real
+/// restored invocation), in the shape the emulator must emit them.
+const SNAPSTART_EXAMPLES: &str = r#"[
+  {"time": "2022-10-12T00:00:15.064Z", "type": "platform.initStart",
+   "record": {"initializationType": "snap-start", "phase": "init", "runtimeVersion": "python:3.12.v20",
+              "functionName": "myFunction", "functionVersion": "1"}},
+  {"time": "2022-07-17T18:41:57.083Z", "type": "platform.initRuntimeDone",
+   "record": {"initializationType": "snap-start", "phase": "init", "status": "success"}},
+  {"time": "2022-07-17T18:41:57.083Z", "type": "platform.initReport",
+   "record": {"initializationType": "snap-start", "phase": "init", "status": "success",
+              "metrics": {"durationMs": 731.79}}},
+  {"time": "2022-10-12T00:00:15.064Z", "type": "platform.restoreStart",
+   "record": {"runtimeVersion": "python:3.12.v20", "functionName": "myFunction", "functionVersion": "1"}},
+  {"time": "2022-10-12T00:00:15.064Z", "type": "platform.restoreRuntimeDone",
+   "record": {"status": "success"}},
+  {"time": "2022-10-12T00:00:15.064Z", "type": "platform.restoreReport",
+   "record": {"status": "success", "metrics": {"durationMs": 15.19}}},
+  {"time": "2024-02-09T08:42:44.080Z", "type": "platform.report",
+   "record": {"requestId": "d661f7cf-9208-46b9-85b0-213b04a91065", "status": "success",
+              "metrics": {"durationMs": 147.156, "billedDurationMs": 201, "memorySizeMB": 512,
+                          "maxMemoryUsedMB": 91, "restoreDurationMs": 500.795, "billedRestoreDurationMs": 53}}}
+]"#;
+
+#[test]
+fn the_emulators_snapstart_events_have_the_documented_shape() {
+    let dir = TempDir::new("snapshape");
+    dir.write("app.py", APP);
+    let mut config = builtin_config(dir.path(), "app.handler");
+    config.init_type = InitType::SnapStart;
+    let mut emulator = Emulator::start(config).expect("start");
+    let outcome = emulator.invoke("{}").expect("invoke");
+    assert_eq!(outcome.status, Status::Success, "{:?}", outcome.error);
+    let ours: Vec<Value> = emulator
+        .events()
+        .iter()
+        .map(|e| serde_json::to_value(e).expect("serialise"))
+        .collect();
+    let (parsed, stats) = parse_batch(&serde_json::to_vec(&ours).expect("serialise"));
+    assert_eq!(
+        (stats.unknown_type, stats.malformed, stats.incomplete),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(parsed.iter().all(|e| !matches!(e.record, Record::Raw(_))));
+    let examples: Vec<Value> = serde_json::from_str(SNAPSTART_EXAMPLES).expect("examples");
+    for example in examples {
+        let event_type = example["type"].as_str().unwrap_or_default();
+        let got = ours
+            .iter()
+            .find(|e| e["type"] == event_type)
+            .unwrap_or_else(|| panic!("the emulator never emits {event_type}"));
+        assert!(is_lambda_timestamp(
+            got["time"].as_str().unwrap_or_default()
+        ));
+        let have = shape_of(got);
+        for (path, kind) in shape_of(&example) {
+            if path == ".time" {
+                continue;
+            }
+            assert_eq!(
+                have.get(&path),
+                Some(&kind),
+                "{event_type} lacks {path} as {kind}: {got}"
+            );
+        }
+        if let Some(init_type) = example["record"].get("initializationType") {
+            assert_eq!(&got["record"]["initializationType"], init_type, "{got}");
         }
     }
 }

@@ -153,12 +153,21 @@ fn setup(
     if config.fail_init_on_error && faults.any() {
         return Err(faults);
     }
-    let collector = Collector::new(CollectorConfig {
+    let mut collector = Collector::new(CollectorConfig {
         deadline_ms: COLLECTOR_DEADLINE_MS,
         // Without a probe in the function, runtimeDone completes invocations;
         // the probe's init record switches the collector to the probe.
         expect_probe: false,
     });
+    // Lambda delivers the init's telemetry once the environment is thawed for
+    // its first INVOKE, which may come first: the variable says at once
+    // whether that invocation is a cold start (not with provisioned concurrency).
+    if let Some(init_type) = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        collector.set_environment_init_type(&init_type);
+    }
     Ok(Session::new(
         collector,
         Sources {

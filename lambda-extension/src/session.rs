@@ -74,7 +74,8 @@ pub(crate) struct Session {
 }
 
 /// The cold start's init duration usually arrives (`platform.initReport`,
-/// buffered) after its invocation was recorded; it is recorded once both are in.
+/// or `platform.restoreReport` with SnapStart; buffered) after its invocation
+/// was recorded; it is recorded once both are in.
 #[derive(Debug, Default)]
 struct InitDuration {
     /// Seconds, from the init report.
@@ -275,7 +276,10 @@ impl Session {
             .invocations
             .iter()
             .any(|i| i.cold_start && i.init_duration_ms.is_none());
-        if let Some(ms) = drained.inits.iter().find_map(|i| i.init_duration_ms) {
+        // A provisioned-concurrency init delayed no invocation: it is not a
+        // cold start's init duration (its import profile still counts).
+        let cold_inits = drained.inits.iter().filter(|i| i.is_cold_start());
+        if let Some(ms) = cold_inits.filter_map(|i| i.init_duration_ms).next() {
             self.init_duration.seconds = Some(ms / 1e3);
         }
         if let (true, Some(seconds)) = (self.init_duration.awaited, self.init_duration.seconds) {

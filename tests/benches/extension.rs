@@ -13,7 +13,11 @@
 //! * the binary's size.
 //!
 //! Run with `cargo bench -p pyrometer-tests --bench extension` (after
-//! `cargo build --release -p pyrometer-extension`).
+//! `cargo build --release -p pyrometer -p pyrometer-extension`). Set
+//! `PYROMETER_EXTENSION_BIN` to measure another build of the extension, e.g.
+//! the layer's lean one: `PYROMETER_EXTENSION_BIN=target/dist/pyrometer-extension`
+//! (see `lambda-extension/size.sh`). Plugins are always precompiled by this
+//! bench's own (compiler) build, as `pyrometer layer build` would.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,7 +30,7 @@ use pyrometer::emulator::{Emulator, EmulatorConfig, ShutdownReason};
 use pyrometer::plugins::{PluginSet, artifact};
 use pyrometer::python_assets;
 use pyrometer_tests::gateway::Gateway;
-use pyrometer_tests::{extension_bin, guest, python3};
+use pyrometer_tests::{guest, python3};
 
 const INIT_RUNS: usize = 20;
 const WARMUP: usize = 20;
@@ -47,11 +51,9 @@ fn main() {
     let scratch = std::env::temp_dir().join(format!("pyrometer-ext-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let cwasm = precompile_plugins(&scratch);
-    let size = std::fs::metadata(extension_bin()).map_or(0, |m| m.len());
-    println!(
-        "binary: {:.1} MB (release profile; the layer uses --profile dist)",
-        size as f64 / 1e6
-    );
+    let bin = extension_bin();
+    let size = std::fs::metadata(&bin).map_or(0, |m| m.len());
+    println!("binary: {:.1} MB ({})", size as f64 / 1e6, bin.display());
     for (label, plugins) in [("0 plugins", Vec::new()), ("4 plugins", cwasm)] {
         let (ms, rss): (Vec<f64>, Vec<f64>) = (0..INIT_RUNS)
             .map(|i| init_once(&scratch, i, &plugins))
@@ -88,6 +90,25 @@ fn main() {
         percentile(without.latency_ms, 0.99),
     );
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The extension to measure: `PYROMETER_EXTENSION_BIN` (relative to the
+/// workspace root if relative), else the one built beside this bench.
+fn extension_bin() -> PathBuf {
+    match std::env::var_os("PYROMETER_EXTENSION_BIN").filter(|v| !v.is_empty()) {
+        Some(bin) => {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let bin = root.join(bin);
+            let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
+            assert!(
+                bin.exists(),
+                "PYROMETER_EXTENSION_BIN: {} is missing",
+                bin.display()
+            );
+            bin
+        }
+        None => pyrometer_tests::extension_bin(),
+    }
 }
 
 fn precompile_plugins(dir: &Path) -> Vec<PathBuf> {

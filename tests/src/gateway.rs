@@ -54,6 +54,26 @@ impl Gateway {
     pub fn metrics(&self) -> Option<String> {
         get(&format!("{}/metrics", self.url))
     }
+
+    /// Pushes `text` (Prometheus text format) as group `job=<job>`, with
+    /// curl; true on a 2xx answer.
+    pub fn push(&self, job: &str, text: &str) -> bool {
+        use std::io::Write;
+        let child = Command::new("curl")
+            .args(["-sf", "--max-time", "2", "-X", "PUT", "--data-binary", "@-"])
+            .arg(format!("{}/metrics/job/{job}", self.url))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else {
+            return false;
+        };
+        let written = child
+            .stdin
+            .take()
+            .is_some_and(|mut stdin| stdin.write_all(text.as_bytes()).is_ok());
+        child.wait().is_ok_and(|s| s.success()) && written
+    }
 }
 
 /// A loopback port nothing listens on (at the time of the call).

@@ -32,7 +32,7 @@ pub fn data_dir() -> PathBuf {
 /// # Panics
 /// If it has not been built; the message gives the command.
 pub fn pyrometer_bin() -> PathBuf {
-    built_bin("pyrometer", "pyrometer")
+    built_bin("pyrometer")
 }
 
 /// The `pyrometer-extension` binary built beside this test.
@@ -40,10 +40,10 @@ pub fn pyrometer_bin() -> PathBuf {
 /// # Panics
 /// If it has not been built; the message gives the command.
 pub fn extension_bin() -> PathBuf {
-    built_bin("pyrometer-extension", "pyrometer-extension")
+    built_bin("pyrometer-extension")
 }
 
-fn built_bin(name: &str, package: &str) -> PathBuf {
+fn built_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let bin = exe
@@ -53,7 +53,9 @@ fn built_bin(name: &str, package: &str) -> PathBuf {
         .expect("test executable lives in target/<profile>/deps");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo build --release -p {package}`",
+        // Both together: the extension alone would build without the plugin
+        // compiler, and so rebuild wasmtime (see lambda-extension/README.md).
+        "{} is missing: build it first with `cargo build --release -p pyrometer -p pyrometer-extension`",
         bin.display()
     );
     bin

@@ -19,6 +19,44 @@ pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 /// Telemetry events the emulator retains for [`super::Emulator::events`] by default.
 pub const DEFAULT_RETAINED_EVENTS: usize = 100_000;
 
+/// How Lambda prepares an execution environment (`initializationType`,
+/// `AWS_LAMBDA_INITIALIZATION_TYPE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum InitType {
+    /// Initialised when an invocation finds no environment: that invocation
+    /// waits for init and is the cold start.
+    #[default]
+    OnDemand,
+    /// Initialised ahead of any invocation (call
+    /// [`Emulator::init`](super::Emulator::init) first): the first invocation
+    /// is not a cold start and its `platform.report` has no `initDurationMs`.
+    ProvisionedConcurrency,
+    /// SnapStart: init runs as when the version is published (type
+    /// `snap-start`), then each new environment is restored from the snapshot
+    /// just before its first invocation (`platform.restoreStart`,
+    /// `restoreRuntimeDone`, `restoreReport`). The restore is that
+    /// invocation's cold start; its `platform.report` has `restoreDurationMs`
+    /// and `billedRestoreDurationMs` instead of `initDurationMs`.
+    SnapStart,
+}
+
+impl InitType {
+    /// The value Lambda uses: `on-demand`, `provisioned-concurrency`, `snap-start`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitType::OnDemand => "on-demand",
+            InitType::ProvisionedConcurrency => "provisioned-concurrency",
+            InitType::SnapStart => "snap-start",
+        }
+    }
+}
+
+impl std::fmt::Display for InitType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The function the emulator runs and the limits it runs it under.
 ///
 /// Build it with [`EmulatorConfig::new`] and change the fields you need.
@@ -68,6 +106,9 @@ pub struct EmulatorConfig {
     pub echo_logs: bool,
     /// Telemetry events retained for [`super::Emulator::events`]; the oldest go first.
     pub max_retained_events: usize,
+    /// How environments are prepared: on demand (the default), with
+    /// provisioned concurrency, or restored from a SnapStart snapshot.
+    pub init_type: InitType,
 }
 
 impl EmulatorConfig {
@@ -109,6 +150,7 @@ impl EmulatorConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             echo_logs: false,
             max_retained_events: DEFAULT_RETAINED_EVENTS,
+            init_type: InitType::OnDemand,
         }
     }
 

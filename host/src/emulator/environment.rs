@@ -60,7 +60,10 @@ pub(crate) fn runtime_env(config: &EmulatorConfig, api: SocketAddr, log_stream: 
         "AWS_LAMBDA_FUNCTION_VERSION",
         OsStr::new(&config.function_version),
     );
-    set("AWS_LAMBDA_INITIALIZATION_TYPE", OsStr::new("on-demand"));
+    set(
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        OsStr::new(config.init_type.as_str()),
+    );
     set(
         "AWS_LAMBDA_LOG_GROUP_NAME",
         OsStr::new(&format!("/aws/lambda/{}", config.function_name)),

@@ -17,22 +17,32 @@
 //! * `platform.report` — once every extension has called `next` too:
 //!   `durationMs` from the start, `billedDurationMs` that rounded up to the
 //!   millisecond, `maxMemoryUsedMB` the peak RSS (VmHWM) of the runtime's
-//!   process tree so far, `initDurationMs` on an environment's first report.
+//!   process tree so far, `initDurationMs` on an on-demand environment's
+//!   first report (none with provisioned concurrency);
+//! * SnapStart (`snap-start`): `platform.restoreStart` when a snapshotted
+//!   environment is resumed for its first invocation, `restoreRuntimeDone`
+//!   and `restoreReport` (`metrics.durationMs`) right after — the same
+//!   processes simply continue, so the restore takes next to no time (and
+//!   always succeeds). The first report then
+//!   carries `restoreDurationMs` and `billedRestoreDurationMs` (rounded up to
+//!   the millisecond, and included in `billedDurationMs`, as Lambda bills it)
+//!   instead of `initDurationMs`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Map;
 
 use super::clock::{Clock, millis};
+use super::config::EmulatorConfig;
 use super::ids::Trace;
 use crate::sources::telemetry::{
     ExtensionState, InitReport, InitRuntimeDone, InitStart, PhaseMetrics, Record, Report,
-    ReportMetrics, RuntimeDone, RuntimeDoneMetrics, Span, Start, TelemetryEvent,
-    TelemetrySubscription, Tracing,
+    ReportMetrics, RestoreReport, RestoreRuntimeDone, RestoreStart, RuntimeDone,
+    RuntimeDoneMetrics, Span, Start, TelemetryEvent, TelemetrySubscription, Tracing,
 };
 
-const ON_DEMAND: &str = "on-demand";
 const INIT_PHASE: &str = "init";
+const SUCCESS: &str = "success";
 
 fn event(clock: &Clock, at: Instant, record: Record) -> TelemetryEvent {
     TelemetryEvent {
@@ -59,30 +69,35 @@ fn tracing(trace: &Trace) -> Tracing {
     }
 }
 
-pub(crate) fn init_start(
-    clock: &Clock,
-    at: Instant,
-    runtime_id: &str,
-    name: &str,
-    version: &str,
-) -> TelemetryEvent {
-    event(
-        clock,
-        at,
-        Record::InitStart(InitStart {
-            initialization_type: Some(ON_DEMAND.into()),
-            phase: Some(INIT_PHASE.into()),
-            runtime_version: Some(runtime_id.replacen("python", "python:", 1)),
-            function_name: Some(name.into()),
-            function_version: Some(version.into()),
-            ..InitStart::default()
-        }),
-    )
+/// `metrics` of `platform.initReport` and `platform.restoreReport`.
+fn phase_metrics(duration: Duration) -> PhaseMetrics {
+    PhaseMetrics {
+        duration_ms: Some(millis(duration)),
+        extra: Map::new(),
+    }
+}
+
+/// Lambda's `runtimeVersion` for a runtime id (`python3.12` → `python:3.12`).
+fn runtime_version(runtime_id: &str) -> String {
+    runtime_id.replacen("python", "python:", 1)
+}
+
+pub(crate) fn init_start(clock: &Clock, at: Instant, config: &EmulatorConfig) -> TelemetryEvent {
+    let record = InitStart {
+        initialization_type: Some(config.init_type.as_str().into()),
+        phase: Some(INIT_PHASE.into()),
+        runtime_version: Some(runtime_version(&config.runtime_id)),
+        function_name: Some(config.function_name.clone()),
+        function_version: Some(config.function_version.clone()),
+        ..InitStart::default()
+    };
+    event(clock, at, Record::InitStart(record))
 }
 
 pub(crate) fn init_runtime_done(
     clock: &Clock,
     at: Instant,
+    init_type: &str,
     status: &str,
     error_type: Option<&str>,
 ) -> TelemetryEvent {
@@ -90,7 +105,7 @@ pub(crate) fn init_runtime_done(
         clock,
         at,
         Record::InitRuntimeDone(InitRuntimeDone {
-            initialization_type: Some(ON_DEMAND.into()),
+            initialization_type: Some(init_type.into()),
             phase: Some(INIT_PHASE.into()),
             status: Some(status.into()),
             error_type: error_type.map(Into::into),
@@ -103,6 +118,7 @@ pub(crate) fn init_runtime_done(
 pub(crate) fn init_report(
     clock: &Clock,
     at: Instant,
+    init_type: &str,
     status: &str,
     error_type: Option<&str>,
     duration: Duration,
@@ -111,18 +127,47 @@ pub(crate) fn init_report(
         clock,
         at,
         Record::InitReport(InitReport {
-            initialization_type: Some(ON_DEMAND.into()),
+            initialization_type: Some(init_type.into()),
             phase: Some(INIT_PHASE.into()),
             status: Some(status.into()),
             error_type: error_type.map(Into::into),
-            metrics: Some(PhaseMetrics {
-                duration_ms: Some(millis(duration)),
-                extra: Map::new(),
-            }),
+            metrics: Some(phase_metrics(duration)),
             spans: Some(Vec::new()),
             ..InitReport::default()
         }),
     )
+}
+
+pub(crate) fn restore_start(clock: &Clock, at: Instant, config: &EmulatorConfig) -> TelemetryEvent {
+    let record = RestoreStart {
+        runtime_version: Some(runtime_version(&config.runtime_id)),
+        function_name: Some(config.function_name.clone()),
+        function_version: Some(config.function_version.clone()),
+        ..RestoreStart::default()
+    };
+    event(clock, at, Record::RestoreStart(record))
+}
+
+/// A successful restore's `platform.restoreRuntimeDone` (the emulator's
+/// restores cannot fail: nothing was stopped).
+pub(crate) fn restore_runtime_done(clock: &Clock, at: Instant) -> TelemetryEvent {
+    let record = RestoreRuntimeDone {
+        status: Some(SUCCESS.into()),
+        spans: Some(Vec::new()),
+        ..RestoreRuntimeDone::default()
+    };
+    event(clock, at, Record::RestoreRuntimeDone(record))
+}
+
+/// A successful restore's `platform.restoreReport`.
+pub(crate) fn restore_report(clock: &Clock, at: Instant, duration: Duration) -> TelemetryEvent {
+    let record = RestoreReport {
+        status: Some(SUCCESS.into()),
+        metrics: Some(phase_metrics(duration)),
+        spans: Some(Vec::new()),
+        ..RestoreReport::default()
+    };
+    event(clock, at, Record::RestoreReport(record))
 }
 
 pub(crate) fn start(
@@ -218,11 +263,20 @@ pub(crate) struct ReportFacts<'a> {
     pub(crate) memory_mb: u32,
     pub(crate) max_memory_used_mb: u64,
     pub(crate) init_duration: Option<Duration>,
+    /// The SnapStart restore this invocation waited for.
+    pub(crate) restore_duration: Option<Duration>,
 }
 
 /// Lambda bills each invocation rounded up to the next millisecond.
 pub(crate) fn billed_ms(duration: Duration) -> u64 {
     duration.as_micros().div_ceil(1000) as u64
+}
+
+/// `billedDurationMs`: the invocation's billed time plus, after a SnapStart
+/// restore, the billed restore (as in Lambda's reports, where
+/// `billedDurationMs` = ⌈`durationMs`⌉ + `billedRestoreDurationMs`).
+pub(crate) fn billed_invocation_ms(duration: Duration, restore: Option<Duration>) -> u64 {
+    billed_ms(duration) + restore.map_or(0, billed_ms)
 }
 
 pub(crate) fn report(clock: &Clock, at: Instant, facts: ReportFacts<'_>) -> TelemetryEvent {
@@ -235,10 +289,15 @@ pub(crate) fn report(clock: &Clock, at: Instant, facts: ReportFacts<'_>) -> Tele
             error_type: facts.error_type.map(Into::into),
             metrics: Some(ReportMetrics {
                 duration_ms: Some(millis(facts.duration)),
-                billed_duration_ms: Some(billed_ms(facts.duration)),
+                billed_duration_ms: Some(billed_invocation_ms(
+                    facts.duration,
+                    facts.restore_duration,
+                )),
                 memory_size_mb: Some(u64::from(facts.memory_mb)),
                 max_memory_used_mb: Some(facts.max_memory_used_mb),
                 init_duration_ms: facts.init_duration.map(millis),
+                restore_duration_ms: facts.restore_duration.map(millis),
+                billed_restore_duration_ms: facts.restore_duration.map(billed_ms),
                 ..ReportMetrics::default()
             }),
             tracing: Some(tracing(facts.trace)),
@@ -302,5 +361,14 @@ mod tests {
         assert_eq!(billed_ms(Duration::from_micros(2_599_400)), 2600);
         assert_eq!(billed_ms(Duration::from_millis(5)), 5);
         assert_eq!(billed_ms(Duration::from_micros(1)), 1);
+    }
+
+    #[test]
+    fn a_billed_restore_is_part_of_the_billed_duration() {
+        // Lambda's own report: durationMs 147.156, billedRestoreDurationMs 53, billedDurationMs 201.
+        let duration = Duration::from_micros(147_156);
+        let restore = Duration::from_micros(52_400);
+        assert_eq!(billed_invocation_ms(duration, Some(restore)), 201);
+        assert_eq!(billed_invocation_ms(duration, None), 148);
     }
 }

@@ -15,11 +15,31 @@
 //! * **Shutdown**: SHUTDOWN (with a deadline) to the extensions that asked
 //!   for it, SIGTERM to the runtime; what is still running at the deadline is
 //!   killed with SIGKILL.
+//!
+//! The [`InitType`] changes what the caller sees, not how the processes run:
+//!
+//! * `on-demand`: the invocation that finds no environment runs init and is
+//!   the cold start; its report carries `initDurationMs`.
+//! * `provisioned-concurrency`: the caller initialises ahead
+//!   ([`Emulator::init`](super::Emulator::init)); the first invocation is not a
+//!   cold start and no report carries `initDurationMs`, however long the
+//!   environment sat idle. (An invocation that finds no environment still
+//!   initialises one inline, and waits for it: that one is a cold start.)
+//! * `snap-start`: init (type `snap-start`) stands for the one Lambda runs
+//!   when a version is published; it ends with the environment
+//!   "snapshotted". The next invocation first restores it —
+//!   `platform.restoreStart`, `restoreRuntimeDone`, `restoreReport` — and is
+//!   the cold start, with `restoreDurationMs`/`billedRestoreDurationMs` in its
+//!   report. In Lambda the runtime and extensions are frozen in the snapshot
+//!   and resumed in a new microVM (their sockets and timers with them); here
+//!   the same processes simply continue, so the restore takes next to no time
+//!   and the init's telemetry reaches subscribers right away rather than
+//!   after the restore.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::config::MAX_PAYLOAD_BYTES;
+use super::config::{InitType, MAX_PAYLOAD_BYTES};
 use super::error::EmulatorError;
 use super::events::{self, ReportFacts, RuntimeDoneFacts};
 use super::extensions_api::{invoke_event, shutdown_event};
@@ -44,13 +64,10 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
     let started = shared.clock.now();
     let generation = shared.lock().begin_environment(started);
     shared.hub.begin_environment();
-    shared.hub.emit(events::init_start(
-        &shared.clock,
-        started,
-        &config.runtime_id,
-        &config.function_name,
-        &config.function_version,
-    ));
+    let init_type = config.init_type.as_str();
+    shared
+        .hub
+        .emit(events::init_start(&shared.clock, started, config));
     let wall_date = &shared.clock.timestamp(started)[..10].replace('-', "/");
     let log_stream = ids::log_stream_name(wall_date, &config.function_version);
     let runtime_env = environment::runtime_env(config, shared.api, &log_stream);
@@ -90,11 +107,14 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
             let peak = runtime_pid.map_or(0, process::peak_rss_kib);
             let mut state = shared.lock();
             state.phase = Phase::Ready;
-            state.unreported_init = Some(duration);
+            // Only an on-demand init is waited for by an invocation, and reported with it.
+            state.unreported_init = (config.init_type == InitType::OnDemand).then_some(duration);
+            state.snapshotted = config.init_type == InitType::SnapStart;
             state.peak_rss_kib = state.peak_rss_kib.max(peak);
             shared.hub.emit(events::init_report(
                 &shared.clock,
                 ended,
+                init_type,
                 "success",
                 None,
                 duration,
@@ -108,6 +128,7 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
                     shared.hub.emit(events::init_runtime_done(
                         &shared.clock,
                         ended,
+                        init_type,
                         status_str(status),
                         Some(&error.error_type),
                     ));
@@ -115,6 +136,7 @@ pub(crate) async fn init(shared: &Arc<Shared>) -> InitOutcome {
                 shared.hub.emit(events::init_report(
                     &shared.clock,
                     ended,
+                    init_type,
                     status_str(status),
                     Some(&error.error_type),
                     duration,
@@ -303,6 +325,12 @@ pub(crate) async fn invoke(
     {
         return Ok(failed_init_outcome(failed.clone()));
     }
+    let restored = restore(shared);
+    let cold_start = match shared.config.init_type {
+        InitType::OnDemand => init_outcome.is_some(),
+        InitType::ProvisionedConcurrency => idle,
+        InitType::SnapStart => restored,
+    };
     let config = &shared.config;
     let started = shared.clock.now();
     let deadline = started + config.timeout;
@@ -377,13 +405,41 @@ pub(crate) async fn invoke(
         })
         .await
         .unwrap_or(Ending::TimedOut);
-    Ok(finish_invocation(shared, ending, init_outcome).await)
+    Ok(finish_invocation(shared, ending, init_outcome, cold_start).await)
+}
+
+/// SnapStart: resumes a snapshotted environment before its first
+/// invocation, emitting the restore's events. False if there was nothing
+/// to restore.
+fn restore(shared: &Shared) -> bool {
+    let mut state = shared.lock();
+    if !std::mem::take(&mut state.snapshotted) {
+        return false;
+    }
+    let config = &shared.config;
+    let started = shared.clock.now();
+    shared
+        .hub
+        .emit(events::restore_start(&shared.clock, started, config));
+    // The processes were never stopped, so there is nothing to resume: the
+    // restore ends as it begins. (One that died is found by the invocation.)
+    let ended = shared.clock.now();
+    shared
+        .hub
+        .emit(events::restore_runtime_done(&shared.clock, ended));
+    let duration = ended.saturating_duration_since(started);
+    shared
+        .hub
+        .emit(events::restore_report(&shared.clock, ended, duration));
+    state.unreported_restore = Some(duration);
+    true
 }
 
 async fn finish_invocation(
     shared: &Arc<Shared>,
     ending: Ending,
     init: Option<InitOutcome>,
+    cold_start: bool,
 ) -> InvokeOutcome {
     let runtime_pid = shared.lock().runtime.pid;
     if matches!(ending, Ending::TimedOut)
@@ -393,7 +449,7 @@ async fn finish_invocation(
         process::signal_group(pid, SIGKILL);
     }
     let peak = runtime_pid.map_or(0, process::peak_rss_kib);
-    let (outcome, reason) = settle(shared, &ending, init, peak);
+    let (outcome, reason) = settle(shared, &ending, init, cold_start, peak);
     if outcome.environment_reset {
         shutdown(shared, reason).await;
     }
@@ -406,6 +462,7 @@ fn settle(
     shared: &Shared,
     ending: &Ending,
     init: Option<InitOutcome>,
+    cold_start: bool,
     peak: u64,
 ) -> (InvokeOutcome, ShutdownReason) {
     let config = &shared.config;
@@ -502,6 +559,7 @@ fn settle(
     });
     let duration = now.saturating_duration_since(invocation.started);
     let init_duration = state.unreported_init.take();
+    let restore_duration = state.unreported_restore.take();
     shared.hub.emit(events::report(
         &shared.clock,
         now,
@@ -517,6 +575,7 @@ fn settle(
             memory_mb: config.memory_mb,
             max_memory_used_mb,
             init_duration,
+            restore_duration,
         },
     ));
     let reset = !matches!(ending, Ending::Complete) || state.exit_error.is_some();
@@ -533,8 +592,9 @@ fn settle(
         status,
         response,
         error,
-        cold_start: init.is_some(),
+        cold_start,
         init,
+        restore_duration,
         start_unix_ms: shared.clock.unix_ms(invocation.started),
         response_latency: invocation
             .reply_times
@@ -543,7 +603,7 @@ fn settle(
             .runtime_done
             .map(|(at, _, _)| at.saturating_duration_since(invocation.started)),
         duration,
-        billed_duration_ms: events::billed_ms(duration),
+        billed_duration_ms: events::billed_invocation_ms(duration, restore_duration),
         max_memory_used_mb,
         produced_bytes,
         environment_reset: reset,
@@ -559,6 +619,7 @@ fn failed_init_outcome(init: InitOutcome) -> InvokeOutcome {
         response: None,
         error: init.error.clone(),
         cold_start: true,
+        restore_duration: None,
         start_unix_ms: init.start_unix_ms,
         response_latency: None,
         runtime_duration: None,

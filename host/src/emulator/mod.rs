@@ -30,7 +30,14 @@
 //!   not include the init phase;
 //! * the Telemetry API delivers over HTTP only (not TCP), to loopback only;
 //! * runtime and extensions are started together, and init ends when all
-//!   have called `next` (as the Lambda lifecycle documentation describes it).
+//!   have called `next` (as the Lambda lifecycle documentation describes it);
+//! * [`InitType::ProvisionedConcurrency`] environments are initialised when
+//!   the caller says so ([`Emulator::init`]), not kept warm by a pool;
+//! * [`InitType::SnapStart`] takes no snapshot: init runs as at publish time
+//!   and the same processes simply continue at the "restore" before the
+//!   first invocation (in Lambda they are frozen in the snapshot and resumed
+//!   in a new microVM), so the restore's duration is next to nothing and the
+//!   init's telemetry is delivered when emitted, not after the restore.
 
 mod clock;
 mod config;
@@ -57,7 +64,7 @@ use bytes::Bytes;
 
 pub use config::{
     DEFAULT_INIT_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_RETAINED_EVENTS, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_TIMEOUT, EmulatorConfig, MAX_PAYLOAD_BYTES,
+    DEFAULT_TIMEOUT, EmulatorConfig, InitType, MAX_PAYLOAD_BYTES,
 };
 pub use delivery::Buffering;
 pub use error::EmulatorError;
@@ -161,8 +168,12 @@ impl Emulator {
         &self.shared.config
     }
 
-    /// Runs an init phase now, ahead of the first invocation (which still
-    /// counts as the cold start and carries this outcome). `None` if an
+    /// Runs an init phase now, ahead of the first invocation, which carries
+    /// this outcome. With [`InitType::OnDemand`] that invocation still counts
+    /// as the cold start; with [`InitType::ProvisionedConcurrency`] it does
+    /// not (this is how such environments are meant to start); with
+    /// [`InitType::SnapStart`] this is the snapshot's init, and the restore
+    /// before the first invocation is its cold start. `None` if an
     /// environment is already up.
     pub fn init(&mut self) -> Option<InitOutcome> {
         if self.shared.lock().phase != Phase::Idle {

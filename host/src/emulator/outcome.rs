@@ -143,10 +143,17 @@ pub struct InvokeOutcome {
     pub response: Option<Bytes>,
     /// The error, for any status but `Success`.
     pub error: Option<FunctionError>,
-    /// True for the first invocation of an execution environment.
+    /// True when the invocation waited for its environment: the on-demand
+    /// init (or an init run just before it by
+    /// [`Emulator::init`](super::Emulator::init)), or a SnapStart restore. Not
+    /// the first invocation of a provisioned-concurrency environment
+    /// initialised ahead.
     pub cold_start: bool,
-    /// The init phase this invocation waited for, on a cold start.
+    /// The init phase of this invocation's environment, on its first
+    /// invocation (SnapStart: the snapshot's init, when it ran for this one).
     pub init: Option<InitOutcome>,
+    /// The SnapStart restore this invocation waited for (`restoreDurationMs`).
+    pub restore_duration: Option<Duration>,
     /// When the invocation started (`platform.start`), milliseconds since the Unix epoch.
     pub start_unix_ms: f64,
     /// From the start to the response fully received (`responseLatency` + `responseDuration`).
@@ -156,7 +163,8 @@ pub struct InvokeOutcome {
     /// From the start to the end of the invocation, extensions included
     /// (`report` `durationMs`).
     pub duration: Duration,
-    /// `billedDurationMs`: the duration rounded up to the millisecond.
+    /// `billedDurationMs`: the duration rounded up to the millisecond (plus
+    /// the billed restore, after a SnapStart restore).
     pub billed_duration_ms: u64,
     /// `maxMemoryUsedMB`: the runtime process tree's peak RSS so far.
     pub max_memory_used_mb: u64,

@@ -34,6 +34,7 @@ pub(crate) async fn next(shared: &Arc<Shared>) -> Reply {
             shared.hub.emit(events::init_runtime_done(
                 &shared.clock,
                 now,
+                shared.config.init_type.as_str(),
                 "success",
                 None,
             ));

@@ -258,8 +258,13 @@ pub(crate) struct State {
     pub(crate) invocation: Option<Invocation>,
     /// The outcome of an init run ahead of the first invocation.
     pub(crate) pending_init: Option<InitOutcome>,
-    /// The init duration, until the first report carries it.
+    /// The init duration, until the first report carries it (on-demand only).
     pub(crate) unreported_init: Option<Duration>,
+    /// SnapStart: init is done and the environment waits, as a snapshot, to
+    /// be restored for its first invocation.
+    pub(crate) snapshotted: bool,
+    /// The SnapStart restore's duration, until the first report carries it.
+    pub(crate) unreported_restore: Option<Duration>,
     /// Peak RSS of the runtime's process tree in this environment, KiB.
     pub(crate) peak_rss_kib: u64,
     /// An extension's `exit/error`: the environment is reset after the invocation.

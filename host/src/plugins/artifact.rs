@@ -7,6 +7,9 @@
 //! build from those, with the same engine settings, and loaded only from
 //! there. wasmtime still checks a `.cwasm`'s header, version and engine
 //! settings, so a corrupt, foreign or stale one is refused with an error.
+//!
+//! Without the `compiler` feature (the lean Lambda extension) a `.wasm` is
+//! refused with [`LoadError::NoCompiler`], which says how to precompile it.
 
 use std::path::{Path, PathBuf};
 
@@ -76,13 +79,27 @@ fn component_from_bytes(
                     what: "a core WebAssembly module",
                 });
             }
-            Component::from_binary(engine, bytes).map_err(|e| LoadError::Compile {
-                path: path_buf(),
-                reason: format!("{e:#}"),
-            })
+            compile(engine, path, bytes)
         }
         None => Err(LoadError::NotWasm { path: path_buf() }),
     }
+}
+
+#[cfg(feature = "compiler")]
+fn compile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
+    Component::from_binary(engine, bytes).map_err(|e| LoadError::Compile {
+        path: path.to_owned(),
+        reason: format!("{e:#}"),
+    })
+}
+
+/// This build has no compiler: only `.cwasm` load.
+#[cfg(not(feature = "compiler"))]
+fn compile(_: &Engine, path: &Path, _: &[u8]) -> Result<Component, LoadError> {
+    Err(LoadError::NoCompiler {
+        path: path.to_owned(),
+        cwasm: path.with_extension("cwasm"),
+    })
 }
 
 /// Core modules have layer 0 in the preamble's second half; components have 1.
@@ -148,4 +165,32 @@ pub fn precompile(engine: &Engine, path: &Path) -> Result<Vec<u8>, LoadError> {
         path: path.to_owned(),
         reason: format!("{e:#}"),
     })
+}
+
+#[cfg(all(test, not(feature = "compiler")))]
+mod tests {
+    use super::*;
+
+    /// Not in the normal (compiler) suite; run it with `cargo test --profile
+    /// dist -p pyrometer --no-default-features --lib plugins`, which reuses
+    /// the lean extension's `dist` wasmtime.
+    #[test]
+    fn compilerless_build_refuses_wasm_with_how_to_precompile() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("empty.wasm");
+        // The smallest component: preamble with version 0x0d, layer 1.
+        std::fs::write(&path, b"\0asm\x0d\x00\x01\x00").expect("write");
+        let engine = crate::plugins::plugin_engine().expect("engine");
+        let err = load_component(&engine, &path).expect_err("no compiler");
+        assert!(matches!(err, LoadError::NoCompiler { .. }), "{err}");
+        let text = err.to_string();
+        let cwasm = dir.path().join("empty.cwasm");
+        let compile = format!(
+            "`pyrometer plugin compile {} -o {}`",
+            path.display(),
+            cwasm.display()
+        );
+        assert!(text.contains(&compile), "{text}");
+        assert!(text.contains("`pyrometer layer build`"), "{text}");
+    }
 }

@@ -2,14 +2,18 @@
 //! enforces per-call deadlines.
 //!
 //! `pyrometer plugin compile` and the runtime build their engine here, from the
-//! same settings, so a `.cwasm` written by one always loads in the other.
+//! same settings, so a `.cwasm` written by one always loads in the other —
+//! also in a build without the `compiler` feature (the lean Lambda
+//! extension), whose engine only loads `.cwasm`: wasmtime checks a `.cwasm`
+//! against the target, tunables and wasm features, none of which depend on
+//! the compiler being built in.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine};
 
 /// How often the epoch advances while a plugin call is running. Deadlines are
 /// enforced to within one tick.
@@ -37,7 +41,9 @@ pub fn plugin_engine() -> wasmtime::Result<Engine> {
     config.wasm_component_model(true);
     // Portable code: see portable_target().
     config.target(&portable_target())?;
-    config.cranelift_opt_level(OptLevel::Speed);
+    // Code generation only; a compiler-less build has nothing to configure.
+    #[cfg(feature = "compiler")]
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     // Instantiation maps linear-memory images copy-on-write, which is what
     // makes re-instantiating a plugin after a trap cheap.
     config.memory_init_cow(true);

@@ -50,6 +50,17 @@ pub enum LoadError {
         /// wasmtime's explanation.
         reason: String,
     },
+    /// A `.wasm` handed to a build without the `compiler` feature (the lean
+    /// Lambda extension), which loads precompiled `.cwasm` only.
+    #[error(
+        "cannot load {path}: this build has no WebAssembly compiler and loads precompiled .cwasm plugins only; precompile it with `pyrometer plugin compile {path} -o {cwasm}`, or build the layer with `pyrometer layer build`, which precompiles its plugins"
+    )]
+    NoCompiler {
+        /// The plugin file.
+        path: PathBuf,
+        /// Where `plugin compile` would write its `.cwasm`.
+        cwasm: PathBuf,
+    },
     /// `plugin compile` was handed a `.cwasm`.
     #[error("{path} is already precompiled; compile the original .wasm")]
     AlreadyPrecompiled {
