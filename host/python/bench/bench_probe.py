@@ -3,12 +3,20 @@
 
 1. Import phase: ``python -c "import heavyapp.handler"`` (about 300 stdlib
    modules) with and without the probe, alternating, median of ``--runs``
-   processes each. Wall time is spawn to exit; CPU time is the child's
+   processes each, and the median of the ratios of the runs taken back to
+   back. Wall time is spawn to exit; CPU time is the child's
    user + system time (``wait4``). With the probe a live receiver drains the
    socket, so the init records are really sent.
 2. Per-invocation overhead: a no-op handler called directly and through
    ``pyrometer_probe.wrap`` (records sent to a live receiver in another
-   process), median of the per-call times; the difference is the probe's cost.
+   process), and through the wrapper with the send left out, interleaved,
+   median of the per-call times; the differences are the probe's cost and
+   its send's share. Run twice, with the interpreter pinned to one CPU and
+   the receiver pinned to another CPU, then to the same one: the send wakes
+   the receiver, which costs several microseconds more across CPUs (an
+   inter-processor interrupt, expensive in a VM) than on the sender's own,
+   so an unpinned run gives either figure, or a mix, as the scheduler places
+   the receiver.
 3. Records lost at 1 000 invocations/s: a probed process calls a wrapped
    handler on a 1 ms schedule for ``--seconds``; the receiver counts the
    ``invoke`` records it gets, and the sender's own drop count.
@@ -36,10 +44,11 @@ APPS_DIR = os.path.join(PROBE_DIR, "tests", "apps")
 
 
 class Drain:
-    """A receiving socket drained by a thread; counts datagrams by kind."""
+    """A receiving socket drained by a thread (on CPU ``cpu`` if given); counts datagrams by kind."""
 
-    def __init__(self, path):
+    def __init__(self, path, cpu=None):
         self.path = path
+        self.cpu = cpu
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self.sock.bind(path)
@@ -51,6 +60,8 @@ class Drain:
         self._thread.start()
 
     def _run(self):
+        if self.cpu is not None:
+            os.sched_setaffinity(0, {self.cpu})  # this thread only
         while not self._stop:
             try:
                 data = self.sock.recv(65536)
@@ -121,16 +132,23 @@ def import_phase(python, runs, prefix, tmp):
     result = {}
     for name, (walls, cpus) in samples.items():
         result[name] = (statistics.median(walls), statistics.median(cpus), min(walls), min(cpus))
+    # Pair i ran back to back, so a burst of load elsewhere skews one pair's
+    # ratio rather than one side's median.
+    result["paired"] = tuple(
+        statistics.median([w / wo for w, wo in zip(samples["with"][k], samples["without"][k])]) for k in (0, 1)
+    )
     return result, drain.kinds
 
 
 INVOKE_CHILD = textwrap.dedent(
     """
-    import gc, json, statistics, sys, time
+    import gc, json, os, statistics, sys, time
     import pyrometer_probe
     from pyrometer_probe import process
 
-    calls = int(sys.argv[1])
+    calls, cpu = int(sys.argv[1]), int(sys.argv[2])
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
 
     def handler(event, context):
         return event
@@ -141,14 +159,11 @@ INVOKE_CHILD = textwrap.dedent(
     wrapped = pyrometer_probe.wrap(handler)
     context = Context()
     clock = time.perf_counter_ns
-    for fn in (handler, wrapped):  # warm up both paths
-        for _ in range(200):
-            fn(1, context)
 
-    def measure(fn):
+    def measure(fn, count):
         times = []
         append = times.append
-        for i in range(calls):
+        for i in range(count):
             start = clock()
             fn(1, context)
             append(clock() - start)
@@ -156,17 +171,17 @@ INVOKE_CHILD = textwrap.dedent(
                 time.sleep(0.0002)  # let the receiver keep up (not timed)
         return times
 
-    gc.disable()
-    raw, probed = [], []
-    for _ in range(3):  # interleave to share any drift
-        raw += measure(handler)
-        probed += measure(wrapped)
-    dropped = process.state.transport.dropped
+    for fn in (handler, wrapped):  # warm up both paths
+        measure(fn, 200)
     transport = process.state.transport
-    send = transport.send
-    transport.send = lambda *args, **kwargs: True  # the wrapper's own work, without the syscall
-    unsent = measure(wrapped)
-    transport.send = send
+    gc.disable()
+    raw, probed, unsent = [], [], []
+    for _ in range(3):  # interleave to share any drift
+        raw += measure(handler, calls)
+        probed += measure(wrapped, calls)
+        transport.send = lambda *args, **kwargs: True  # the wrapper's own work, without the send
+        unsent += measure(wrapped, calls)
+        del transport.send
     gc.enable()
     print(json.dumps({
         "unsent_median_ns": statistics.median(unsent),
@@ -175,21 +190,23 @@ INVOKE_CHILD = textwrap.dedent(
         "raw_mean_ns": statistics.fmean(raw),
         "probed_mean_ns": statistics.fmean(probed),
         "probed_p99_ns": sorted(probed)[int(len(probed) * 0.99)],
-        "dropped": dropped,
+        "dropped": transport.dropped,
         "calls": 3 * calls,
     }))
     """
 )
 
 
-def per_invocation(python, calls, prefix, tmp):
+def per_invocation(python, calls, prefix, tmp, sender_cpu=None, receiver_cpu=None):
     import json
 
-    drain = Drain(os.path.join(tmp, "invoke.sock"))
+    drain = Drain(os.path.join(tmp, "invoke.sock"), cpu=receiver_cpu)
     env = clean_env(PYTHONPATH=PROBE_DIR, PYROMETER_PROBE_SOCKET=drain.path)
-    out = subprocess.run(prefix + [python, "-c", INVOKE_CHILD, str(calls)], env=env, capture_output=True, text=True)
+    cpu = -1 if sender_cpu is None else sender_cpu
+    out = subprocess.run(prefix + [python, "-c", INVOKE_CHILD, str(calls), str(cpu)], env=env, capture_output=True, text=True)
     time.sleep(0.2)
     drain.close()
+    os.unlink(drain.path)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout), drain.kinds
@@ -251,18 +268,24 @@ def main():
     with tempfile.TemporaryDirectory(prefix="pyro-bench-") as tmp:
         result, kinds = import_phase(args.python, args.runs, prefix, tmp)
         (w0, c0, mw0, mc0), (w1, c1, mw1, mc1) = result["without"], result["with"]
-        print(f"\n1. import phase of heavyapp ({args.runs} runs each, medians; min in brackets)")
-        print(f"   wall  without {w0 / 1e6:8.1f} ms   with {w1 / 1e6:8.1f} ms   ratio {w1 / w0:.3f}   [{mw1 / mw0:.3f}]")
-        print(f"   cpu   without {c0 / 1e6:8.1f} ms   with {c1 / 1e6:8.1f} ms   ratio {c1 / c0:.3f}   [{mc1 / mc0:.3f}]")
+        pw, pc = result["paired"]
+        print(f"\n1. import phase of heavyapp ({args.runs} runs each, medians; min in brackets; median of pair ratios)")
+        print(f"   wall  without {w0 / 1e6:8.1f} ms   with {w1 / 1e6:8.1f} ms   ratio {w1 / w0:.3f}   [{mw1 / mw0:.3f}]   paired {pw:.3f}")
+        print(f"   cpu   without {c0 / 1e6:8.1f} ms   with {c1 / 1e6:8.1f} ms   ratio {c1 / c0:.3f}   [{mc1 / mc0:.3f}]   paired {pc:.3f}")
         print(f"   records received: {kinds}")
 
-        stats, kinds = per_invocation(args.python, args.calls, prefix, tmp)
-        overhead = stats["probed_median_ns"] - stats["raw_median_ns"]
-        print(f"\n2. per-invocation overhead ({stats['calls']} calls each)")
-        print(f"   no-op handler  direct {stats['raw_median_ns'] / 1e3:6.2f} µs   wrapped {stats['probed_median_ns'] / 1e3:6.2f} µs (median)")
-        print(f"   overhead {overhead / 1e3:.2f} µs median, {(stats['probed_mean_ns'] - stats['raw_mean_ns']) / 1e3:.2f} µs mean, wrapped p99 {stats['probed_p99_ns'] / 1e3:.2f} µs")
-        print(f"   of which the send syscall: {(stats['probed_median_ns'] - stats['unsent_median_ns']) / 1e3:.2f} µs (wrapper without it: {(stats['unsent_median_ns'] - stats['raw_median_ns']) / 1e3:.2f} µs)")
-        print(f"   records received {kinds.get('invoke', 0)}, dropped by the sender {stats['dropped']}")
+        cpus = sorted(os.sched_getaffinity(0))
+        placements = [("on another CPU", cpus[0], cpus[1])] if len(cpus) > 1 else []
+        placements.append(("on the same CPU", cpus[0], cpus[0]))
+        print(f"\n2. per-invocation overhead ({3 * args.calls} calls each; interpreter on CPU {cpus[0]})")
+        for where, sender_cpu, receiver_cpu in placements:
+            stats, kinds = per_invocation(args.python, args.calls, prefix, tmp, sender_cpu, receiver_cpu)
+            overhead = stats["probed_median_ns"] - stats["raw_median_ns"]
+            print(f"   receiver {where} (CPU {receiver_cpu}):")
+            print(f"     no-op handler  direct {stats['raw_median_ns'] / 1e3:6.2f} µs   wrapped {stats['probed_median_ns'] / 1e3:6.2f} µs (median)")
+            print(f"     overhead {overhead / 1e3:.2f} µs median, {(stats['probed_mean_ns'] - stats['raw_mean_ns']) / 1e3:.2f} µs mean, wrapped p99 {stats['probed_p99_ns'] / 1e3:.2f} µs")
+            print(f"     of which the send: {(stats['probed_median_ns'] - stats['unsent_median_ns']) / 1e3:.2f} µs (wrapper without it: {(stats['unsent_median_ns'] - stats['raw_median_ns']) / 1e3:.2f} µs)")
+            print(f"     records received {kinds.get('invoke', 0)}, dropped by the sender {stats['dropped']}")
 
         sent, received, dropped, late, elapsed = loss_at_rate(args.python, args.seconds, args.rate, tmp)
         print(f"\n3. {args.rate} invocations/s for {args.seconds:g} s ({elapsed:.1f} s wall, {late} calls behind schedule)")

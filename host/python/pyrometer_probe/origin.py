@@ -129,6 +129,11 @@ def classify(name, modules=None):
             if name in sys.builtin_module_names:
                 return "b"
             return "u"
-        return classify_path(name, _module_path(module))
+        # The usual module was loaded from a file: its spec's origin is the
+        # absolute path (``os.path.isabs`` on POSIX, the probe's platforms).
+        path = getattr(getattr(module, "__spec__", None), "origin", None)
+        if path.__class__ is not str or not path.startswith("/"):
+            path = _module_path(module)
+        return classify_path(name, path)
     except Exception:
         return "u"

@@ -185,28 +185,27 @@ def flush_imports(phase, invocation, handler_module=None, keep=False):
     Returns ``(profile_id, modules, import_phase_us, handler_index)``, or None
     when there was nothing to send (always sends for the ``init`` phase).
     """
-    rows = imports.take_completed()
-    if not rows and phase != "init":
+    numbers, parents, self_us, cumulative_us, names, errors = imports.take_completed()
+    if not numbers and phase != "init":
         return None
     with imports.muted():
         from . import origin, wire
-    lines = []
-    import_phase_us = 0
-    handler_index = -1
+    modules = sys.modules
     classify = origin.classify
-    row_text = wire.import_row
-    for position, (number, parent, self_us, cumulative_us, name, error) in enumerate(rows):
-        if parent == -1:
-            import_phase_us += cumulative_us
-            if name == handler_module:
+    origins = [classify(name, modules) for name in names]
+    lines = wire.import_rows(numbers, parents, self_us, cumulative_us, origins, errors, names)
+    import_phase_us = sum([cumulative for parent, cumulative in zip(parents, cumulative_us) if parent == -1])
+    handler_index = -1
+    if handler_module is not None:
+        for position, name in enumerate(names):
+            if name == handler_module and parents[position] == -1:
                 handler_index = position
-        lines.append(row_text(number, parent, self_us, cumulative_us, classify(name), error, name))
     profile_id = state.profiles_sent
     state.profiles_sent += 1
-    first = rows[0][0] if rows else imports._base[0]
+    first = numbers[0] if numbers else imports._base[0]
     for body in wire.import_bodies(profile_id, first, lines, phase, invocation):
         send(wire.KIND_IMPORTS, body, keep)
-    return profile_id, len(rows), import_phase_us, handler_index
+    return profile_id, len(numbers), import_phase_us, handler_index
 
 
 def send_init(handler=None, handler_module=None, handler_load_ns=None, error=None):
@@ -217,7 +216,8 @@ def send_init(handler=None, handler_module=None, handler_load_ns=None, error=Non
         from . import wire
     state.init_sent = True
     note_ready("explicit")
-    runtime.prepare()
+    if state.ready_reason != "exit":  # invocations may follow: load what they need now
+        runtime.prepare()
     profile_id, modules, import_phase_us, handler_index = flush_imports(
         "init", 0, handler_module=handler_module, keep=True
     )

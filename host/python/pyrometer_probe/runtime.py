@@ -6,11 +6,13 @@ puts in each ``invoke`` record:
 * garbage collection, through a ``gc.callbacks`` hook installed at start-up:
   collections, pause time (``perf_counter_ns`` between the ``start`` and
   ``stop`` phases), objects collected and uncollectable, per generation, as
-  running totals in :data:`gc_totals` (a record reports the difference);
+  running totals in :data:`gc_totals` and :data:`gc_snapshot` (a record
+  reports the difference);
 * the process: resident set size from ``/proc/self/statm`` through a file
   descriptor kept open (one ``pread``, about 1 µs; reopened in a forked child,
-  where ``/proc/self`` would still name the parent), CPU user/system time and
-  peak RSS from ``getrusage`` (microsecond resolution, unlike ``os.times``);
+  where ``/proc/self`` would still name the parent; parsed only when it
+  changed), CPU user/system time and peak RSS from ``getrusage``
+  (microsecond resolution, unlike ``os.times``);
 * the interpreter: ``sys.getallocatedblocks()`` (sampled when it is slow, see
   :func:`allocated_blocks`), ``len(sys.modules)`` and the number of Python
   threads (``_thread._count()`` plus the main thread);
@@ -30,6 +32,10 @@ from . import imports as _imports
 #: Per generation g (0..2): ``[4g]`` collections, ``[4g+1]`` pause ns,
 #: ``[4g+2]`` objects collected, ``[4g+3]`` uncollectable; running totals.
 gc_totals = [0] * 12
+#: :data:`gc_totals` as a tuple, a new one after each collection: a handler
+#: call keeps the one current when it began and, the usual case, finds the
+#: same object when it ends (no collection ran) without copying anything.
+gc_snapshot = tuple(gc_totals)
 _gc_started_ns = [0]
 
 
@@ -92,6 +98,8 @@ def _on_gc(phase, info):
         totals[base + 1] += pause
         totals[base + 2] += info.get("collected", 0)
         totals[base + 3] += info.get("uncollectable", 0)
+        global gc_snapshot
+        gc_snapshot = tuple(totals)
     except Exception:
         pass
 
@@ -120,6 +128,8 @@ def gc_summary(since=None):
 
 _statm_fd = None
 _statm_failed = False
+_statm_last = (b"", None)  # the last /proc/self/statm read and its RSS, replaced whole
+_pread = os.pread
 _PAGE_BYTES = 4096
 try:
     _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -129,7 +139,7 @@ except (AttributeError, ValueError, OSError):
 
 def rss_bytes():
     """Resident set size in bytes, or None where ``/proc`` is unavailable."""
-    global _statm_fd, _statm_failed
+    global _statm_fd, _statm_failed, _statm_last
     fd = _statm_fd
     if fd is None:
         if _statm_failed:
@@ -140,64 +150,73 @@ def rss_bytes():
             _statm_failed = True
             return None
     try:
-        return int(os.pread(fd, 96, 0).split(None, 2)[1]) * _PAGE_BYTES
+        statm = _pread(fd, 96, 0)  # "size resident shared text lib data dt", in pages
+        last = _statm_last
+        if statm == last[0]:
+            return last[1]  # unchanged since the last reading: skip the parsing
+        rss = int(statm.split(None, 2)[1]) * _PAGE_BYTES
+        _statm_last = (statm, rss)
+        return rss
     except (OSError, ValueError, IndexError):
         return None
 
 
-_getrusage = None
-_rusage_loaded = False
+def _no_usage():
+    """:func:`usage` where ``getrusage`` is unavailable."""
+    return None
 
 
-def _load_rusage():
-    global _getrusage, _rusage_loaded
-    _rusage_loaded = True
+def _load_usage():
+    global usage
     with _imports.muted():
         try:
             import resource
+            from _functools import partial  # built in: functools itself may not be loaded yet
 
-            _getrusage = resource.getrusage
-        except ImportError:
-            _getrusage = None
+            getrusage_self = partial(resource.getrusage, resource.RUSAGE_SELF)
+            getrusage_self()  # fails now (no resource module, a seccomp filter) or never
+        except Exception:
+            getrusage_self = _no_usage
+    usage = getrusage_self
+
+
+def usage():
+    """``getrusage(RUSAGE_SELF)`` (CPU times in seconds, peak RSS), or None where unavailable.
+
+    The first call (or :func:`prepare`) loads ``resource`` and replaces this
+    function with the cheapest equivalent, called twice per invocation: the C
+    call itself, without a Python frame, or a function returning None.
+    """
+    _load_usage()
+    return usage()
+
+
+_unloaded_usage = usage
 
 
 def prepare():
     """Load what the per-invocation path needs, outside any invocation (at ready)."""
-    if not _rusage_loaded:
-        _load_rusage()
-
-
-def usage():
-    """``getrusage(RUSAGE_SELF)`` (CPU times in seconds, peak RSS), or None."""
-    if not _rusage_loaded:
-        _load_rusage()
-    getrusage = _getrusage
-    if getrusage is None:
-        return None
-    try:
-        return getrusage(0)
-    except OSError:
-        return None
+    if usage is _unloaded_usage:
+        _load_usage()
 
 
 #: ``ru_maxrss`` unit in bytes: kilobytes on Linux, bytes on macOS.
 MAXRSS_UNIT_BYTES = 1 if sys.platform == "darwin" else 1024
 
 
-#: Time one invocation may spend on ``sys.getallocatedblocks()``.
-ALLOCATED_BLOCKS_BUDGET_NS = 2_000
-_blocks_every = [1]  # read the count on one invocation in this many
+#: Time one invocation may spend on ``sys.getallocatedblocks()``, on average.
+ALLOCATED_BLOCKS_BUDGET_NS = 1_000
 _blocks_countdown = [0]
 
 
 def allocated_blocks():
     """``sys.getallocatedblocks()``, or None on invocations where it is skipped.
 
-    Before CPython 3.12 it walks every memory pool, so it costs time in
-    proportion to the heap (tens of microseconds for a large one). Its cost is
-    measured each time it is read; when it exceeds ``ALLOCATED_BLOCKS_BUDGET_NS``
-    it is read only on one invocation in as many as keep the average within
-    the budget.
+    It walks every memory pool (CPython 3.9 to 3.13 alike), so it costs time
+    in proportion to the heap: a fraction of a microsecond for a small one,
+    tens of microseconds for a large one. Its cost is measured each time it is
+    read; when it exceeds ``ALLOCATED_BLOCKS_BUDGET_NS`` it is read only on
+    one invocation in as many as keep the average within the budget.
     """
     countdown = _blocks_countdown
     if countdown[0] > 0:
@@ -206,9 +225,8 @@ def allocated_blocks():
     started = perf_counter_ns()
     blocks = sys.getallocatedblocks()
     cost = perf_counter_ns() - started
-    every = 1 if cost <= ALLOCATED_BLOCKS_BUDGET_NS else min(1000, cost // ALLOCATED_BLOCKS_BUDGET_NS + 1)
-    _blocks_every[0] = every
-    countdown[0] = every - 1
+    if cost > ALLOCATED_BLOCKS_BUDGET_NS:
+        countdown[0] = min(999, cost // ALLOCATED_BLOCKS_BUDGET_NS)
     return blocks
 
 

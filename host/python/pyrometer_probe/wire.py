@@ -104,9 +104,33 @@ def init_body(
     ) + "\n"
 
 
+_IMPORT_ROW = "%d\t%d\t%d\t%d\t%s\t%s\t%s\n"
+
+
 def import_row(index, parent, self_us, cumulative_us, origin, error, name):
     """One module of an import profile."""
-    return f"{index}\t{parent}\t{self_us}\t{cumulative_us}\t{origin}\t{text(error)}\t{text(name)}\n"
+    return _IMPORT_ROW % (index, parent, self_us, cumulative_us, origin, text(error), text(name))
+
+
+def import_rows(indexes, parents, self_us, cumulative_us, origins, errors, names):
+    """The :func:`import_row` lines of a whole profile, from one list per field.
+
+    The usual profile, whose module names are all short and printable, is
+    formatted by one ``%`` per row run from C, with no Python call per row;
+    any other, row by row.
+    """
+    if not _plain(names):
+        return list(map(import_row, indexes, parents, self_us, cumulative_us, origins, errors, names))
+    errors = ["-" if error is None else text(error) for error in errors]
+    return list(map(_IMPORT_ROW.__mod__, zip(indexes, parents, self_us, cumulative_us, origins, errors, names)))
+
+
+def _plain(names):
+    """True if every name is a non-empty str that :func:`text` would leave as it is."""
+    try:
+        return all(names) and max(map(len, names), default=0) <= MAX_TEXT_CHARS and "".join(names).isprintable()
+    except TypeError:  # not all str
+        return False
 
 
 def import_bodies(profile_id, base, rows, phase, invocation):
@@ -121,7 +145,7 @@ def import_bodies(profile_id, base, rows, phase, invocation):
     current = []
     size = 0
     for row in rows:
-        length = len(row.encode("utf-8", "replace"))
+        length = len(row) if row.isascii() else len(row.encode("utf-8", "replace"))
         if current and size + length > budget:
             chunks.append(current)
             current = []
@@ -139,18 +163,22 @@ def import_bodies(profile_id, base, rows, phase, invocation):
     ]
 
 
-# Fields 9-20 (the GC counters) are one substitution: all zero in most
-# invocations, and then a constant.
-_INVOKE_FORMAT = "\t".join(["%s"] * 20) + "\n"
+# One substitution per field that changes from call to call, ``%d`` where it
+# is always a number; the fields that are the same in most invocations come
+# as prepared pieces: the cold start and proactive init flags; status, error
+# and the twelve GC counters; modules, threads, RSS and peak RSS; the loop
+# fields and the pending imports. Each substitution costs about as much as
+# copying the record, and turning a number into text several times that.
+_INVOKE_FORMAT = "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n"
+_FLAGS = ("0\t0", "0\t1", "1\t0", "1\t1")
 #: The twelve GC fields of an invocation without garbage collection.
 NO_GC = "\t".join(["0"] * 12)
-
-
-def request_text(value):
-    """``text(value)`` with a fast path for the usual request id (a short printable str)."""
-    if value.__class__ is str and value and len(value) <= MAX_TEXT_CHARS and value.isprintable():
-        return value
-    return text(value)
+_OK_NO_GC = "ok\t-\t" + NO_GC
+_NO_LOOP_NO_IMPORTS = "-\t-\t0"
+# The last (modules, threads, rss, peak rss, their four fields): they change
+# in few invocations. One tuple, replaced whole, so threads encoding records
+# at the same time never see half of one.
+_gauges = (0, 0, None, None, "0\t0\t-\t-")
 
 
 def invoke_body(
@@ -180,28 +208,57 @@ def invoke_body(
     collected and uncollectable (12 integers), or None when no collection ran;
     ``error`` is the exception type or None; the optional figures are None
     when unknown. This is the probe's hot path: one ``%`` format (about three
-    times cheaper than an f-string or ``join`` of the same fields).
+    times cheaper than an f-string or ``join`` of the same fields) with one
+    substitution per field that changes from call to call; the others come
+    prepared (see ``_INVOKE_FORMAT``).
     """
+    global _gauges
+    gauges = _gauges
+    if gauges[0] != modules or gauges[1] != threads or gauges[2] != rss_bytes or gauges[3] != max_rss_bytes:
+        gauges = _gauges = (
+            modules,
+            threads,
+            rss_bytes,
+            max_rss_bytes,
+            "%d\t%d\t%s\t%s"
+            % (modules, threads, "-" if rss_bytes is None else rss_bytes, "-" if max_rss_bytes is None else max_rss_bytes),
+        )
+    if error is None and gc is None:
+        outcome = _OK_NO_GC
+    else:
+        outcome = "%s\t%s\t%s" % (
+            "ok" if error is None else "error",
+            "-" if error is None else text(error),
+            NO_GC if gc is None else "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d" % tuple(gc),
+        )
+    if loop_lag_max_us is None and loop_pending_tasks is None and imports == 0:
+        rest = _NO_LOOP_NO_IMPORTS
+    else:
+        rest = "%s\t%s\t%d" % (
+            "-" if loop_lag_max_us is None else loop_lag_max_us,
+            "-" if loop_pending_tasks is None else loop_pending_tasks,
+            imports,
+        )
+    if not (
+        request_id.__class__ is str
+        and 0 < len(request_id) <= MAX_TEXT_CHARS
+        and "\t" not in request_id
+        and "\n" not in request_id
+        and "\r" not in request_id
+    ):
+        request_id = text(request_id)  # the usual request id needs no cleaning: skip the call
     return _INVOKE_FORMAT % (
-        "-" if request_id is None else request_text(request_id),
+        request_id,
         number_in_process,
-        1 if cold_start else 0,
-        1 if proactive_init else 0,
+        _FLAGS[(2 if cold_start else 0) + (1 if proactive_init else 0)],
         start_unix_us,
         duration_ns,
-        "ok" if error is None else "error",
-        "-" if error is None else text(error),
-        NO_GC if gc is None else "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d" % tuple(gc),
+        outcome,
         "-" if allocated_blocks is None else allocated_blocks,
-        modules,
-        threads,
-        "-" if rss_bytes is None else rss_bytes,
-        "-" if max_rss_bytes is None else max_rss_bytes,
+        gauges[4],
         "-" if cpu_user_us is None else cpu_user_us,
         "-" if cpu_system_us is None else cpu_system_us,
-        "-" if loop_lag_max_us is None else loop_lag_max_us,
-        "-" if loop_pending_tasks is None else loop_pending_tasks,
-        imports,
+        rest,
         probe_ns,
     )
 

@@ -136,6 +136,14 @@ class LambdaHandlerTest(unittest.TestCase):
         init = [r.fields() for r in self.records() if r.kind == "init"][0]
         self.assertEqual(init["error"], "SyntaxError")
 
+    def test_a_failed_handler_import_still_ends_with_the_exit_record(self):
+        # The failed import's record was taken (sent with init) while it was
+        # still open; its error, known later, must not break the exit flush.
+        write_tree(self.root, {"app.py": "import not_a_real_dependency\n"})
+        run_wrapped(self.receiver, self.root, "app.handler")
+        records = self.records()
+        self.assertEqual([r.kind for r in records][-1], "exit", records)
+
     def test_missing_function_looks_like_handler_not_found(self):
         write_tree(self.root, {"app.py": "def other(event, context):\n    return 1\n"})
         result = run_wrapped(self.receiver, self.root, "app.handler")
