@@ -467,3 +467,33 @@ for i in range(7):
         "{text}"
     );
 }
+
+#[test]
+fn the_service_does_not_outlive_a_killed_pyrometer() {
+    let script = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(600)\n";
+    let mut child = Command::new(pyrometer_bin())
+        .args(["run", "--no-listen", "--", "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pyrometer run");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let service: u32 = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("the service's pid");
+    assert!(Path::new(&format!("/proc/{service}")).exists());
+    child.kill().expect("SIGKILL pyrometer");
+    child.wait().expect("reap pyrometer");
+    wait_for("the service to be gone", || {
+        let stat = std::fs::read_to_string(format!("/proc/{service}/stat")).ok();
+        // Gone, or a zombie waiting for init to reap it.
+        stat.is_none_or(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .then_some(())
+    });
+}

@@ -4,7 +4,9 @@
 //!
 //! The child runs in its own process group, so a terminal's Ctrl-C reaches
 //! it once (forwarded by us) rather than twice (from the terminal and from
-//! us); servers such as uvicorn treat a second SIGINT as "exit now".
+//! us); servers such as uvicorn treat a second SIGINT as "exit now". If
+//! pyrometer itself is killed outright, the kernel sends the child SIGTERM
+//! (`PR_SET_PDEATHSIG`), so the service never outlives it unnoticed.
 
 use std::ffi::OsString;
 use std::io;
@@ -53,13 +55,25 @@ impl ServiceChild {
             python_path.push(":");
             python_path.push(existing);
         }
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .env("PYTHONPATH", python_path)
             .env("PYROMETER_PROBE_SOCKET", probe.socket)
             .env("PYROMETER_EXEC_UNIX_US", probe.exec_unix_us.to_string())
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of ours.
+        // In its own process group the service would outlive a pyrometer that
+        // is killed outright; the kernel sends it SIGTERM instead.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn()?;
         let mut service = Self {
             child,
             forwarder: None,
