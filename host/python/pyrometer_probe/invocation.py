@@ -26,6 +26,7 @@ from . import imports as _imports
 _state = process.state
 _thread_count = _thread._count
 _import_names = _imports.names  # mutated in place, never rebound
+_gc_totals = runtime.gc_totals  # idem
 _modules = sys.modules
 _rss_bytes = runtime.rss_bytes
 _allocated_blocks = runtime.allocated_blocks
@@ -49,6 +50,8 @@ def begin():
         usage = runtime.usage()
         monitor = runtime.running_loop_monitor() if "asyncio" in _modules else None
         gc_before = runtime.gc_snapshot
+        if gc_before is None:
+            gc_before = runtime.refresh_gc_snapshot()
         start_unix_us = time_ns() // 1000
         started = perf_counter_ns()
         return (started, start_unix_us, number, usage, gc_before, monitor, started - entered)
@@ -84,11 +87,11 @@ def end(token, args, exc):
             lag_us, pending = monitor.take()
         else:
             lag_us = pending = None
-        b = gc_before
-        t = runtime.gc_snapshot
-        if t is b:
+        if runtime.gc_snapshot is gc_before:
             gc = None  # no collection ran: the common case, encoded as a constant
         else:
+            b = gc_before
+            t = _gc_totals
             gc = (
                 t[0] - b[0], t[1] - b[1], t[2] - b[2], t[3] - b[3],
                 t[4] - b[4], t[5] - b[5], t[6] - b[6], t[7] - b[7],

@@ -32,9 +32,12 @@ from . import imports as _imports
 #: Per generation g (0..2): ``[4g]`` collections, ``[4g+1]`` pause ns,
 #: ``[4g+2]`` objects collected, ``[4g+3]`` uncollectable; running totals.
 gc_totals = [0] * 12
-#: :data:`gc_totals` as a tuple, a new one after each collection: a handler
-#: call keeps the one current when it began and, the usual case, finds the
-#: same object when it ends (no collection ran) without copying anything.
+#: :data:`gc_totals` as a tuple, or None once a collection changed them (see
+#: :func:`refresh_gc_snapshot`): a handler call keeps the one current when it
+#: began and, the usual case, finds the same object when it ends (no
+#: collection ran) without copying anything. The GC callback only drops it:
+#: allocating there would shift the collector's schedule (see the record
+#: lists in :mod:`.imports`).
 gc_snapshot = tuple(gc_totals)
 _gc_started_ns = [0]
 
@@ -99,9 +102,18 @@ def _on_gc(phase, info):
         totals[base + 2] += info.get("collected", 0)
         totals[base + 3] += info.get("uncollectable", 0)
         global gc_snapshot
-        gc_snapshot = tuple(totals)
+        gc_snapshot = None
     except Exception:
         pass
+
+
+def refresh_gc_snapshot():
+    """:data:`gc_snapshot`, taken anew if a collection dropped it."""
+    global gc_snapshot
+    snapshot = gc_snapshot
+    if snapshot is None:
+        snapshot = gc_snapshot = tuple(gc_totals)
+    return snapshot
 
 
 def install_gc_callback():

@@ -167,8 +167,8 @@ def import_bodies(profile_id, base, rows, phase, invocation):
 # is always a number; the fields that are the same in most invocations come
 # as prepared pieces: the cold start and proactive init flags; status, error
 # and the twelve GC counters; modules, threads, RSS and peak RSS; the loop
-# fields and the pending imports. Each substitution costs about as much as
-# copying the record, and turning a number into text several times that.
+# fields and the pending imports. Each substitution costs a few hundred
+# machine instructions, and turning a number into text as much again.
 _INVOKE_FORMAT = "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n"
 _FLAGS = ("0\t0", "0\t1", "1\t0", "1\t1")
 #: The twelve GC fields of an invocation without garbage collection.
@@ -207,8 +207,7 @@ def invoke_body(
     ``gc`` holds, per generation 0..2, collections, pause ns, objects
     collected and uncollectable (12 integers), or None when no collection ran;
     ``error`` is the exception type or None; the optional figures are None
-    when unknown. This is the probe's hot path: one ``%`` format (about three
-    times cheaper than an f-string or ``join`` of the same fields) with one
+    when unknown. This is the probe's hot path: one ``%`` format, with one
     substitution per field that changes from call to call; the others come
     prepared (see ``_INVOKE_FORMAT``).
     """

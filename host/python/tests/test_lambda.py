@@ -137,8 +137,9 @@ class LambdaHandlerTest(unittest.TestCase):
         self.assertEqual(init["error"], "SyntaxError")
 
     def test_a_failed_handler_import_still_ends_with_the_exit_record(self):
-        # The failed import's record was taken (sent with init) while it was
-        # still open; its error, known later, must not break the exit flush.
+        # The probe's own handler module is still importing when init is sent
+        # (its record is taken then); the error it ends with comes later and
+        # must not break the flush at exit.
         write_tree(self.root, {"app.py": "import not_a_real_dependency\n"})
         run_wrapped(self.receiver, self.root, "app.handler")
         records = self.records()
