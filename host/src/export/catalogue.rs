@@ -545,6 +545,24 @@ pub const CATALOGUE: &[MetricSpec] = &[
     PYROMETER_FINDINGS_TOTAL,
 ];
 
+/// Re-buckets histogram counts: `counts` holds observations per bucket of
+/// `bounds` (upper bounds, ascending, not cumulative, plus a trailing entry
+/// for those above the last bound); each goes to the first bucket of
+/// `target` that contains its bucket (exact when the bounds are equal).
+/// Returns one count per bucket of `target` plus the overflow.
+pub fn fold_buckets(target: &[f64], bounds: &[f64], counts: &[u64]) -> Vec<u64> {
+    let mut folded = vec![0_u64; target.len() + 1];
+    for (i, &n) in counts.iter().enumerate() {
+        let upper = bounds.get(i).copied().unwrap_or(f64::INFINITY);
+        let j = target
+            .iter()
+            .position(|&c| c >= upper)
+            .unwrap_or(target.len());
+        folded[j] += n;
+    }
+    folded
+}
+
 /// The catalogue entry named `name`, if any.
 pub fn find(name: &str) -> Option<&'static MetricSpec> {
     CATALOGUE.iter().find(|spec| spec.name == name)

@@ -249,15 +249,7 @@ impl MetricsRegistry {
             return false;
         }
         let catalogue_bounds = spec.buckets;
-        let mut per_bucket = vec![0_u64; catalogue_bounds.len() + 1];
-        for (i, &n) in counts.iter().enumerate() {
-            let upper = bounds.get(i).copied().unwrap_or(f64::INFINITY);
-            let j = catalogue_bounds
-                .iter()
-                .position(|&c| c >= upper)
-                .unwrap_or(catalogue_bounds.len());
-            per_bucket[j] += n;
-        }
+        let per_bucket = catalogue::fold_buckets(catalogue_bounds, bounds, counts);
         let series = self.series_labels(labels);
         let mut families = self
             .bucket_families

@@ -253,7 +253,12 @@ impl ServiceState {
             if server_error {
                 route.server_errors += series.count;
             }
-            fold_buckets(&mut route.buckets, &http.bounds_us, &series.buckets);
+            let folded =
+                catalogue::fold_buckets(HTTP_DURATION_BUCKETS_SECONDS, &bounds_s, &series.buckets);
+            route.buckets.resize(folded.len(), 0);
+            for (total, n) in route.buckets.iter_mut().zip(folded) {
+                *total += n;
+            }
         }
         if let Some(lag) = http.loop_lag_max_us {
             self.window.loop_lag_max_us = Some(self.window.loop_lag_max_us.unwrap_or(0).max(lag));
@@ -460,20 +465,6 @@ impl ServiceState {
             rows_dropped: self.rows_dropped,
             imports,
         }
-    }
-}
-
-/// Adds a record's per-bucket counts (over `bounds_us`) into `into`, which
-/// counts per catalogue HTTP bucket.
-fn fold_buckets(into: &mut Vec<u64>, bounds_us: &[u64], counts: &[u64]) {
-    into.resize(HTTP_DURATION_BUCKETS_SECONDS.len() + 1, 0);
-    for (i, n) in counts.iter().enumerate() {
-        let upper_s = bounds_us.get(i).map_or(f64::INFINITY, |b| *b as f64 / 1e6);
-        let j = HTTP_DURATION_BUCKETS_SECONDS
-            .iter()
-            .position(|&c| c >= upper_s)
-            .unwrap_or(HTTP_DURATION_BUCKETS_SECONDS.len());
-        into[j] += n;
     }
 }
 
