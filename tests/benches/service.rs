@@ -2,13 +2,28 @@
 //! the bundled Flask app's hello-world route (`examples/web/flask_app.py`,
 //! gunicorn, one sync worker) under the same closed-loop load, started
 //! directly (the baseline) and under `pyrometer run` with the probe and its
-//! HTTP middleware, alternating so both see the same machine. Prints the
-//! medians, their ratio and the median of each trial's ratio to the baseline
-//! trial before it (target: at most 3 % fewer requests per second).
+//! HTTP middleware (target: at most 3 % fewer requests per second).
+//!
+//! Both services run side by side for the whole bench and take the load in
+//! turns: many short bursts, alternating A B B A, so both see the same
+//! machine. On a shared VM one burst's requests per second swing by tens of
+//! per cent with the neighbours' load; seconds-long trials taken one after
+//! the other measure that swing more than the sidecar. Prints each mode's
+//! totals, their ratio and the median of the per-round ratios.
+//!
+//! The services are pinned to CPU 1 and the load generator to CPU 0.
+//!
+//! It also reports what the sidecar adds in CPU: the time the whole process
+//! tree spends per request (every thread of every process under the launched
+//! command -- in `pyrometer run` mode including pyrometer itself), from the
+//! kernel's `/proc/PID/task/TID/schedstat` run-time counters over each burst.
+//! With the worker CPU-bound, throughput falls by the fraction CPU per
+//! request grows.
 //!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`).
-//! `PYROMETER_BENCH_SECONDS` sets the length of one trial (default 4).
+//! `PYROMETER_BENCH_ROUNDS` (default 40) and `PYROMETER_BENCH_BURST_SECONDS`
+//! (default 0.5) set the number and length of the bursts.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,10 +33,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use pyrometer::sources::procfs::descendants;
 use pyrometer_tests::pyrometer_bin;
 
-/// Alternating trials per mode.
-const TRIALS: usize = 9;
+/// The CPU the services (and, in `run` mode, pyrometer) are pinned to; the
+/// load generator takes the other one. Pinned, the worker shares its CPU
+/// only with what its mode brings along, and the scheduler's placement stops
+/// adding noise.
+const SERVER_CPU: &str = "1";
+const CLIENT_CPU: &str = "0";
 /// Client threads (closed loop: each sends its next request when the last is answered).
 const CLIENTS: usize = 4;
 
@@ -52,22 +72,23 @@ fn start(with_pyrometer: bool, port: u16) -> Child {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web");
     let bind = format!("127.0.0.1:{port}");
     let server = ["gunicorn", "-w", "1", "-b", &bind, "flask_app:app"];
-    let mut command = if with_pyrometer {
-        let mut c = Command::new(pyrometer_bin());
-        c.args(["run", "--listen", "127.0.0.1:0", "--"])
-            .args(server);
-        c
-    } else {
-        let mut c = Command::new(server[0]);
-        c.args(&server[1..]);
-        c
-    };
+    // taskset execs the command, so the child's pid is the service's.
+    let mut command = Command::new("taskset");
+    command.args(["-c", SERVER_CPU]);
+    if with_pyrometer {
+        command
+            .arg(pyrometer_bin())
+            .args(["run", "--listen", "127.0.0.1:0", "--"]);
+    }
+    command.args(server);
     let child = command
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start the service (python3 -m pip install flask gunicorn)");
+        .expect(
+            "start the service (apt-get install util-linux; python3 -m pip install flask gunicorn)",
+        );
     let deadline = Instant::now() + Duration::from_secs(60);
     while !get(port) {
         assert!(Instant::now() < deadline, "the service never answered");
@@ -76,8 +97,60 @@ fn start(with_pyrometer: bool, port: u16) -> Child {
     child
 }
 
-/// Requests per second and p99 latency (ms) of `seconds` of closed-loop load.
-fn load(port: u16, seconds: f64) -> (f64, f64) {
+/// Nanoseconds of CPU every thread of `pid` has run for (schedstat's first field).
+fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// CPU nanoseconds of `root` and of its whole process tree.
+fn tree_cpu_ns(root: u32) -> (u64, u64) {
+    let own = process_cpu_ns(root);
+    let tree = own
+        + descendants(root)
+            .into_iter()
+            .map(process_cpu_ns)
+            .sum::<u64>();
+    (own, tree)
+}
+
+/// One measured window of load.
+struct Window {
+    requests: usize,
+    seconds: f64,
+    /// Every request's latency, ms.
+    latencies_ms: Vec<f64>,
+    /// CPU of the whole tree per request, µs.
+    tree_cpu_us: f64,
+    /// CPU of the launched process itself per request, µs (pyrometer, in `run` mode).
+    root_cpu_us: f64,
+}
+
+/// Requests per second, p99 latency and the tree's CPU per request of
+/// `seconds` of closed-loop load on the service launched as `root`.
+fn measure(root: u32, port: u16, seconds: f64) -> Window {
+    let (own_before, tree_before) = tree_cpu_ns(root);
+    let (latencies_ms, elapsed) = load(port, seconds);
+    let (own_after, tree_after) = tree_cpu_ns(root);
+    let requests = latencies_ms.len();
+    let per_request = |ns: u64| ns as f64 / 1e3 / requests.max(1) as f64;
+    Window {
+        requests,
+        seconds: elapsed,
+        latencies_ms,
+        tree_cpu_us: per_request(tree_after.saturating_sub(tree_before)),
+        root_cpu_us: per_request(own_after.saturating_sub(own_before)),
+    }
+}
+
+/// Every request's latency (ms) and the seconds elapsed, of `seconds` of closed-loop load.
+fn load(port: u16, seconds: f64) -> (Vec<f64>, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -96,14 +169,21 @@ fn load(port: u16, seconds: f64) -> (f64, f64) {
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(seconds));
     stop.store(true, Ordering::Relaxed);
-    let mut all: Vec<f64> = clients
+    let all: Vec<f64> = clients
         .into_iter()
         .flat_map(|c| c.join().expect("client"))
         .collect();
-    let elapsed = started.elapsed().as_secs_f64();
+    (all, started.elapsed().as_secs_f64())
+}
+
+/// p99 latency (ms) over every request of `windows`.
+fn p99(windows: &[Window]) -> f64 {
+    let mut all: Vec<f64> = windows
+        .iter()
+        .flat_map(|w| w.latencies_ms.iter().copied())
+        .collect();
     all.sort_by(f64::total_cmp);
-    let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
-    (all.len() as f64 / elapsed, p99)
+    all[(all.len() * 99 / 100).min(all.len() - 1)]
 }
 
 fn stop(mut child: Child) {
@@ -119,55 +199,96 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let seconds: f64 = std::env::var("PYROMETER_BENCH_SECONDS")
+    let burst: f64 = std::env::var("PYROMETER_BENCH_BURST_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4.0);
-    let mut results = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
-    for trial in 0..TRIALS {
-        for (mode, with_pyrometer) in [false, true].into_iter().enumerate() {
+        .unwrap_or(0.5);
+    let rounds: usize = std::env::var("PYROMETER_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let pinned = Command::new("taskset")
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            CLIENT_CPU,
+            &std::process::id().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (apt-get install util-linux)");
+    assert!(pinned.success(), "taskset could not pin the load generator");
+    let servers: Vec<(u16, Child)> = [false, true]
+        .into_iter()
+        .map(|with_pyrometer| {
             let port = free_port();
-            let child = start(with_pyrometer, port);
-            // A short warm-up, so both modes are measured past start-up.
-            load(port, 0.5);
-            let (rps, p99) = load(port, seconds);
-            stop(child);
-            eprintln!(
-                "trial {trial} {}: {rps:.0} req/s, p99 {p99:.2} ms",
-                if with_pyrometer {
-                    "pyrometer run"
-                } else {
-                    "direct"
-                }
-            );
-            results[mode].0.push(rps);
-            results[mode].1.push(p99);
+            (port, start(with_pyrometer, port))
+        })
+        .collect();
+    // Warm-up, so both are measured past start-up.
+    for (port, _) in &servers {
+        load(*port, 1.0);
+    }
+    let mut windows: [Vec<Window>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        // ABBA order: a drift in the machine's speed within a round cancels out.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for mode in order {
+            let (port, child) = &servers[mode];
+            windows[mode].push(measure(child.id(), *port, burst));
         }
     }
-    let [(base_rps, base_p99), (run_rps, run_p99)] = results;
-    // Each trial against the baseline trial just before it: robust to the
-    // machine's speed drifting during the run (a shared VM's does).
-    let paired = median(
-        run_rps
+    for (_, child) in servers {
+        stop(child);
+    }
+    report(&windows[0], &windows[1], rounds, burst);
+}
+
+/// Prints both modes' totals, their ratios and the median of the rounds' ratios.
+fn report(base: &[Window], run: &[Window], rounds: usize, burst: f64) {
+    let total = |windows: &[Window]| -> (f64, f64, f64, f64) {
+        let requests: f64 = windows.iter().map(|w| w.requests as f64).sum();
+        let seconds: f64 = windows.iter().map(|w| w.seconds).sum();
+        let tree: f64 = windows
             .iter()
-            .zip(&base_rps)
-            .map(|(run, base)| run / base)
-            .collect(),
-    );
-    let (base_rps, base_p99) = (median(base_rps), median(base_p99));
-    let (run_rps, run_p99) = (median(run_rps), median(run_p99));
+            .map(|w| w.tree_cpu_us * w.requests as f64)
+            .sum();
+        let root: f64 = windows
+            .iter()
+            .map(|w| w.root_cpu_us * w.requests as f64)
+            .sum();
+        (
+            requests / seconds,
+            tree / requests,
+            root / requests,
+            p99(windows),
+        )
+    };
+    let (base_rps, base_cpu, _, base_p99) = total(base);
+    let (run_rps, run_cpu, sidecar_cpu, run_p99) = total(run);
+    let paired =
+        |f: fn(&Window) -> f64| median(run.iter().zip(base).map(|(r, b)| f(r) / f(b)).collect());
     println!(
-        "hello-world route, gunicorn 1 sync worker, {CLIENTS} closed-loop clients, {TRIALS} alternating trials of {seconds} s (medians)"
+        "hello-world route, gunicorn 1 sync worker, {CLIENTS} closed-loop clients, {rounds} rounds of {burst} s per mode, alternating"
     );
-    println!("  direct (baseline)  {base_rps:>8.0} req/s  p99 {base_p99:>6.2} ms  1.000x");
     println!(
-        "  pyrometer run      {run_rps:>8.0} req/s  p99 {run_p99:>6.2} ms  {:.3}x throughput, {:.3}x p99",
+        "  direct (baseline)  {base_rps:>8.0} req/s  p99 {base_p99:>6.2} ms  CPU {base_cpu:>6.1} µs/request  1.000x"
+    );
+    println!(
+        "  pyrometer run      {run_rps:>8.0} req/s  p99 {run_p99:>6.2} ms  CPU {run_cpu:>6.1} µs/request  {:.3}x throughput, {:.3}x p99, {:.3}x CPU (pyrometer itself {sidecar_cpu:.1} µs/request)",
         run_rps / base_rps,
-        run_p99 / base_p99
+        run_p99 / base_p99,
+        run_cpu / base_cpu,
     );
     println!(
-        "  throughput loss    {:.1} % of medians, {:.1} % median of paired trials (target <= 3 %)",
+        "  throughput loss    {:.1} % overall, {:.1} % median of the rounds (target <= 3 %)",
         (1.0 - run_rps / base_rps) * 100.0,
-        (1.0 - paired) * 100.0
+        (1.0 - paired(|w| w.requests as f64 / w.seconds)) * 100.0
+    );
+    println!(
+        "  CPU per request    {:+.1} % overall, {:+.1} % median of the rounds",
+        (run_cpu / base_cpu - 1.0) * 100.0,
+        (paired(|w| w.tree_cpu_us) - 1.0) * 100.0
     );
 }

@@ -45,8 +45,14 @@ pub(super) struct ServiceChild {
 }
 
 impl ServiceChild {
-    /// Starts `command` (program and arguments) with the probe's environment.
-    pub(super) fn spawn(command: &[OsString], probe: &ProbeEnv<'_>) -> io::Result<Self> {
+    /// Starts `command` (program and arguments) with the probe's environment;
+    /// `on_exit` is called on a thread of its own the moment the child exits
+    /// (its status is still to be collected with [`Self::wait`]).
+    pub(super) fn spawn(
+        command: &[OsString],
+        probe: &ProbeEnv<'_>,
+        on_exit: impl FnOnce() + Send + 'static,
+    ) -> io::Result<Self> {
         let (program, args) = command
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given"))?;
@@ -79,6 +85,7 @@ impl ServiceChild {
             forwarder: None,
         };
         service.forwarder = forward_signals(service.child.id()).ok();
+        watch_exit(service.child.id(), on_exit)?;
         Ok(service)
     }
 
@@ -87,9 +94,9 @@ impl ServiceChild {
         self.child.id()
     }
 
-    /// The exit status, once the child has exited (never blocks).
-    pub(super) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.child.try_wait()
+    /// Waits for the child to exit and collects its status.
+    pub(super) fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.child.wait()
     }
 
     /// Stops forwarding signals (after the child exited).
@@ -105,6 +112,31 @@ impl Drop for ServiceChild {
     fn drop(&mut self) {
         self.stop_forwarding();
     }
+}
+
+/// Calls `on_exit` once `pid`, our child, has exited, from a thread blocked
+/// in `waitid(2)` with `WNOWAIT`: the child is left to be reaped by
+/// [`ServiceChild::wait`], and nobody polls for the exit.
+fn watch_exit(pid: u32, on_exit: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    let id = libc::id_t::from(pid);
+    std::thread::Builder::new()
+        .name("pyrometer-wait".into())
+        .spawn(move || {
+            loop {
+                // SAFETY: waitid(2) writes only into the siginfo_t we own.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                let done = unsafe {
+                    libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT)
+                };
+                // Interrupted: wait again; any other outcome (exited, or an
+                // error such as ECHILD) ends the watch.
+                if done == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    break;
+                }
+            }
+            on_exit();
+        })?;
+    Ok(())
 }
 
 /// Passes every [`FORWARDED_SIGNALS`] we receive to `pid`, until the handle closes.

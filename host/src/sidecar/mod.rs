@@ -22,7 +22,6 @@ pub use workers::WorkerTracker;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -35,7 +34,7 @@ use crate::model::{Finding, FunctionInfo};
 use crate::plugins::{PluginSet, PluginSpec};
 use crate::python_assets;
 use crate::sources::probe::ProbeMessage;
-use crate::sources::probe_socket::ProbeSocket;
+use crate::sources::probe_socket::{ProbeSocket, ReadCloser};
 use crate::sources::procfs::{ProcfsSampler, descendants_with_parents};
 
 use child::{ProbeEnv, ServiceChild};
@@ -43,10 +42,6 @@ use child::{ProbeEnv, ServiceChild};
 /// Decoded probe messages waiting for the main loop at most; beyond, they
 /// are dropped and counted (`pyrometer_dropped_records_total{source="probe"}`).
 const MAX_QUEUED_MESSAGES: usize = 10_000;
-/// How often the main loop looks at the child when nothing else happens.
-const CHILD_POLL: Duration = Duration::from_millis(50);
-/// How long the socket reader waits before looking at its stop flag.
-const READER_POLL: Duration = Duration::from_millis(50);
 /// When the process tree is first sampled, at the latest.
 const FIRST_SAMPLE: Duration = Duration::from_millis(100);
 /// Time the final flush may take after the service exited.
@@ -211,6 +206,7 @@ pub fn run(config: &RunConfig, on_listen: impl FnOnce(SocketAddr)) -> Result<Run
         .map_err(|e| setup("cannot start the probe reader", e))?;
     let exec_unix_us = unix_us();
     let started = Instant::now();
+    let exited = reader.exit_notifier();
     let mut child = ServiceChild::spawn(
         &config.command,
         &ProbeEnv {
@@ -218,6 +214,7 @@ pub fn run(config: &RunConfig, on_listen: impl FnOnce(SocketAddr)) -> Result<Run
             socket: &socket_path,
             exec_unix_us,
         },
+        move || exited.notify(),
     )
     .map_err(|source| RunError::Spawn {
         command: config
@@ -234,10 +231,9 @@ pub fn run(config: &RunConfig, on_listen: impl FnOnce(SocketAddr)) -> Result<Run
     // The first sample comes early, so even a short-lived service has one.
     let mut next_sample = Instant::now() + config.interval.min(FIRST_SAMPLE);
     let mut next_window = Instant::now() + config.window;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
+    // Nothing polls: the loop sleeps until the next sample or window is due,
+    // a probe message arrives, or the child exits.
+    loop {
         let now = Instant::now();
         if now >= next_sample {
             sample(&mut sampler, child.pid(), &mut state);
@@ -248,9 +244,13 @@ pub fn run(config: &RunConfig, on_listen: impl FnOnce(SocketAddr)) -> Result<Run
             sink.flush();
             next_window = now + config.window;
         }
-        let wake = next_sample.min(next_window).min(now + CHILD_POLL);
-        reader.receive_until(wake, &mut state);
-    };
+        if reader.receive_until(next_sample.min(next_window), &mut state) {
+            break;
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| setup("cannot collect the service's exit status", e))?;
     child.stop_forwarding();
     // Everything the service's processes sent before they exited is queued
     // in the socket by now: read it all before the last window.
@@ -294,11 +294,32 @@ fn window(
     }
 }
 
+/// What reaches the main loop from the reader thread and the exit watcher.
+enum Event {
+    /// A decoded probe message.
+    Probe(ProbeMessage),
+    /// The child has exited.
+    Exited,
+}
+
+/// Tells the main loop the child has exited (sent from the exit watcher).
+struct ExitNotifier(SyncSender<Event>);
+
+impl ExitNotifier {
+    /// Queues [`Event::Exited`], waiting for room if the queue is full: the
+    /// exit must not be dropped like a surplus probe message.
+    fn notify(self) {
+        let _ = self.0.send(Event::Exited);
+    }
+}
+
 /// The probe socket, read on its own thread (Linux queues only a few
-/// datagrams per socket), into a bounded queue for the main loop.
+/// datagrams per socket), into a bounded queue for the main loop. The
+/// thread blocks on the socket until [`Self::finish`] shuts it down.
 struct ProbeReader {
-    messages: Receiver<ProbeMessage>,
-    stop: Arc<AtomicBool>,
+    events: Receiver<Event>,
+    sender: SyncSender<Event>,
+    closer: ReadCloser,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -307,58 +328,74 @@ impl ProbeReader {
     /// the queue full are counted in `registry`.
     fn start(mut socket: ProbeSocket, registry: Arc<MetricsRegistry>) -> std::io::Result<Self> {
         socket.set_blocking(true)?;
-        socket.set_read_timeout(Some(READER_POLL))?;
-        let (tx, rx) = mpsc::sync_channel(MAX_QUEUED_MESSAGES);
-        let stop = Arc::new(AtomicBool::new(false));
+        let closer = socket.read_closer()?;
+        let (sender, events) = mpsc::sync_channel(MAX_QUEUED_MESSAGES);
         let thread = {
-            let stop = Arc::clone(&stop);
+            let tx = sender.clone();
             std::thread::Builder::new()
                 .name("pyrometer-probe".into())
-                .spawn(move || read_socket(&mut socket, &tx, &stop, &registry))?
+                .spawn(move || read_socket(&mut socket, &tx, &registry))?
         };
         Ok(Self {
-            messages: rx,
-            stop,
+            events,
+            sender,
+            closer,
             thread: Some(thread),
         })
     }
 
-    /// Feeds messages to `state` until `deadline`.
-    fn receive_until(&self, deadline: Instant, state: &mut ServiceState) {
+    /// A notifier for the exit watcher, sending into the same queue.
+    fn exit_notifier(&self) -> ExitNotifier {
+        ExitNotifier(self.sender.clone())
+    }
+
+    /// Feeds messages to `state` until `deadline`; true when the child has exited.
+    fn receive_until(&self, deadline: Instant, state: &mut ServiceState) -> bool {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match self.messages.recv_timeout(wait) {
-                Ok(message) => state.on_probe(message),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            match self.events.recv_timeout(wait) {
+                Ok(Event::Probe(message)) => state.on_probe(message),
+                Ok(Event::Exited) => return true,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return false,
             }
         }
     }
 
-    /// Stops the reader after it has read everything queued, and feeds the rest.
+    /// Stops the reader after it has read everything queued in the socket,
+    /// and feeds the rest.
     fn finish(mut self, state: &mut ServiceState) {
-        self.stop.store(true, Ordering::Release);
+        self.closer.close();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        while let Ok(message) = self.messages.try_recv() {
-            state.on_probe(message);
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Probe(message) = event {
+                state.on_probe(message);
+            }
         }
     }
 }
 
-/// The reader thread: decode into `tx` until `stop`, then drain what is
-/// still queued in the socket without waiting.
-fn read_socket(
-    socket: &mut ProbeSocket,
-    tx: &SyncSender<ProbeMessage>,
-    stop: &AtomicBool,
-    registry: &MetricsRegistry,
-) {
-    let forward = |decoded: Result<Option<ProbeMessage>, _>| {
-        let lost = match decoded {
-            Ok(Some(message)) => matches!(tx.try_send(message), Err(TrySendError::Full(_))),
-            Ok(None) => false,
-            Err(_) => true,
+impl Drop for ProbeReader {
+    /// On an early return the thread is not left blocked on the socket.
+    fn drop(&mut self) {
+        self.closer.close();
+    }
+}
+
+/// The reader thread: decode into `tx` until the socket is shut down for
+/// reading and its queue is empty.
+fn read_socket(socket: &mut ProbeSocket, tx: &SyncSender<Event>, registry: &MetricsRegistry) {
+    loop {
+        let lost = match socket.recv() {
+            Ok(Ok(Some(message))) => matches!(
+                tx.try_send(Event::Probe(message)),
+                Err(TrySendError::Full(_))
+            ),
+            Ok(Ok(None)) => false,
+            Ok(Err(_)) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
+            Err(_) => return,
         };
         if lost {
             registry.record(
@@ -367,28 +404,7 @@ fn read_socket(
                 1.0,
             );
         }
-    };
-    while !stop.load(Ordering::Acquire) {
-        match socket.recv() {
-            Ok(decoded) => forward(decoded),
-            Err(e) if is_timeout(&e) => {}
-            Err(_) => break,
-        }
     }
-    if socket.set_blocking(false).is_ok() {
-        while let Ok(decoded) = socket.recv() {
-            forward(decoded);
-        }
-    }
-}
-
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock
-            | std::io::ErrorKind::TimedOut
-            | std::io::ErrorKind::Interrupted
-    )
 }
 
 fn unix_us() -> u64 {

@@ -7,8 +7,11 @@
 //! decoder rejects is counted in its [`DecoderStats`].
 
 use std::io;
+use std::net::Shutdown;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::probe::{DecoderStats, MAX_DATAGRAM_BYTES, ProbeDecoder, ProbeMessage, RejectReason};
 use crate::collector::Collector;
@@ -19,6 +22,27 @@ pub struct ProbeSocket {
     socket: UnixDatagram,
     decoder: ProbeDecoder,
     buf: Vec<u8>,
+    /// Set by a [`ReadCloser`]: reading has been shut down.
+    read_closed: Arc<AtomicBool>,
+}
+
+/// Ends reading from a [`ProbeSocket`] from another thread, waking a reader
+/// blocked in [`ProbeSocket::recv`] without a timeout to poll on: after
+/// [`Self::close`], `recv` returns the datagrams still queued, then
+/// `ErrorKind::UnexpectedEof`.
+#[derive(Debug)]
+pub struct ReadCloser {
+    socket: UnixDatagram,
+    read_closed: Arc<AtomicBool>,
+}
+
+impl ReadCloser {
+    /// Shuts the socket down for reading (`shutdown(2)`, which wakes a
+    /// blocked receiver). Idempotent.
+    pub fn close(&self) {
+        self.read_closed.store(true, Ordering::Release);
+        let _ = self.socket.shutdown(Shutdown::Read);
+    }
 }
 
 impl ProbeSocket {
@@ -37,6 +61,15 @@ impl ProbeSocket {
             socket,
             decoder: ProbeDecoder::new(),
             buf: vec![0; MAX_DATAGRAM_BYTES + 1],
+            read_closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// A handle that ends reading from this socket (see [`ReadCloser`]).
+    pub fn read_closer(&self) -> io::Result<ReadCloser> {
+        Ok(ReadCloser {
+            socket: self.socket.try_clone()?,
+            read_closed: Arc::clone(&self.read_closed),
         })
     }
 
@@ -45,17 +78,17 @@ impl ProbeSocket {
         self.socket.set_nonblocking(!blocking)
     }
 
-    /// Bounds how long a blocking [`Self::recv`] waits (`None`: forever), so
-    /// a reader thread can look up from the socket now and then.
-    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(timeout)
-    }
-
     /// Receives and decodes one datagram. The outer error is the socket's
-    /// (`WouldBlock` when non-blocking and empty); the inner one is a datagram
-    /// the decoder rejected; `Ok(Ok(None))` a profile chunk awaiting the rest.
+    /// (`WouldBlock` when non-blocking and empty, `UnexpectedEof` once a
+    /// [`ReadCloser`] closed it and nothing is queued); the inner one is a
+    /// datagram the decoder rejected; `Ok(Ok(None))` a profile chunk awaiting
+    /// the rest.
     pub fn recv(&mut self) -> io::Result<Result<Option<ProbeMessage>, RejectReason>> {
         let n = self.socket.recv(&mut self.buf)?;
+        // A shut-down socket reads as empty datagrams once its queue is empty.
+        if n == 0 && self.read_closed.load(Ordering::Acquire) {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(self.decoder.decode(&self.buf[..n]))
     }
 
