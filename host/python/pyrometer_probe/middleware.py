@@ -8,12 +8,13 @@ count the request in flight, read the status the application sends, and at
 the end hand ``(method, route, status, duration)`` to :mod:`.web`.
 
 * Duration: from the call to the end of the response. For WSGI that is when
-  the returned body is exhausted or closed by the server (PEP 3333 servers
-  always close it), whichever comes first, so a streamed body is included; a
-  ``wsgi.file_wrapper`` result is returned as it is (the server may
+  the server closes the returned body (PEP 3333 servers always do, after
+  sending it or on giving up), so a streamed body is included; the body is
+  iterated as the application returned it, with no Python code of ours per
+  chunk. A ``wsgi.file_wrapper`` result is returned as it is (the server may
   ``sendfile`` it) and ends the request at return. For ASGI it is when the
   application returns.
-* Status: the last ``start_response`` status (WSGI) or the ``status`` of the
+* Status: the code of the last ``start_response`` status (WSGI) or the ``status`` of the
   ``http.response.start`` message (ASGI); 0 when the application raised
   before starting a response. A framework that turns an exception into a 500
   response has started one, so the request counts as 500.
@@ -62,59 +63,69 @@ def _stored_route(self, request):
     return request.get(ROUTE_KEY)
 
 
+# Status line -> code, so a request parses its status once per distinct line
+# (a few hundred ns each time otherwise). Bounded: lines beyond the cap are parsed.
+_codes = {}
+_MAX_CODES = 128
+
+
+def _parse_code(status):
+    """The numeric code of a WSGI status line not in ``_codes`` (``"404 Not Found"`` -> 404); 0 if it has none."""
+    try:
+        code = int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+    if len(_codes) < _MAX_CODES:
+        _codes[status] = code
+    return code
+
+
 class _WsgiExchange:
-    """One measured WSGI request: the ``start_response`` the application calls
-    and the body iterable the server gets, which ends the request when it is
-    exhausted or closed."""
+    """One measured WSGI request, both sides of it.
 
-    __slots__ = ("window", "app", "environ", "route_of", "server_start_response", "status", "route", "body", "started")
+    The application gets it as its ``start_response``: calling it notes the
+    status (and the route) and calls the server's. The server gets it as the
+    response body: iterating it iterates the application's own body (no
+    Python code runs per chunk), and its ``close()`` -- which PEP 3333
+    servers call once the response is sent or abandoned -- closes that body
+    and ends the request. :func:`wsgi_method` makes one subclass per wrapped
+    method, holding its ``window`` and ``route_of``, and fills the slots
+    itself: this is the per-request path, kept to as few Python calls as
+    possible.
+    """
 
-    def __init__(self, window, app, environ, route_of, server_start_response):
-        self.window = window
-        self.app = app
-        self.environ = environ
-        self.route_of = route_of
-        self.server_start_response = server_start_response
-        self.status = self.route = self.body = None
-        self.started = _started(window)
+    __slots__ = ("app", "environ", "respond", "started", "status", "route", "body")
+    window = None
+    route_of = None
 
-    def start_response(self, status, headers, *exc_info):
+    def __call__(self, status, headers, *exc_info):
         """The application's ``start_response``: note the status (and the route), then pass it on."""
         self.status = status
         if self.route is None:
             self.route = _route(self.route_of, self.app, self.environ)
-        return self.server_start_response(status, headers, *exc_info)
+        return self.respond(status, headers, *exc_info)
 
     def __iter__(self):
-        # Not ``yield from``: that would close the body a second time when an
-        # abandoned iteration is garbage collected after the server's close().
-        for chunk in self.body:
-            yield chunk
-        self.finish()
+        return iter(self.body)
 
     def close(self):
-        """Close the application's body, then end the request (unless already ended)."""
+        """Close the application's body (if any yet), then count the request in its series, once."""
         try:
             close = getattr(self.body, "close", None)
             if close is not None:
                 close()
         finally:
-            self.finish()
-
-    def finish(self):
-        """Count the request in its series, once."""
-        started = self.started
-        if started is None:
-            return
-        self.started = None
-        route = self.route
-        if route is None:
-            route = _route(self.route_of, self.app, self.environ)
-        try:
-            code = int(self.status[:3])
-        except (TypeError, ValueError):
-            code = 0
-        _finished(self.window, self.environ.get("REQUEST_METHOD"), route, code, started)
+            started = self.started
+            if started is not None:
+                self.started = None
+                route = self.route
+                if route is None:
+                    route = _route(self.route_of, self.app, self.environ)
+                status = self.status
+                code = _codes.get(status)
+                if code is None:
+                    code = _parse_code(status)
+                _finished(self.window, self.environ.get("REQUEST_METHOD"), route, code, started)
 
 
 def wsgi_method(call, framework, route_of=_stored_route):
@@ -123,20 +134,31 @@ def wsgi_method(call, framework, route_of=_stored_route):
     ``framework`` names the :class:`.web.HttpWindow` the requests go to.
     """
     window = web.window(framework)
+    exchange_class = type(
+        "_WsgiExchange",
+        (_WsgiExchange,),
+        {"__slots__": (), "window": window, "route_of": staticmethod(route_of)},
+    )
+    new_exchange = object.__new__
 
     def measured_wsgi_app(self, environ, start_response):
         if ROUTE_KEY in environ:
             return call(self, environ, start_response)
         environ[ROUTE_KEY] = None
-        exchange = _WsgiExchange(window, self, environ, route_of, start_response)
+        exchange = new_exchange(exchange_class)
+        exchange.app = self
+        exchange.environ = environ
+        exchange.respond = start_response
+        exchange.status = exchange.route = exchange.body = None
+        exchange.started = _started(window)
         try:
-            body = call(self, environ, exchange.start_response)
+            body = call(self, environ, exchange)
         except BaseException:
-            exchange.finish()
+            exchange.close()
             raise
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and body.__class__ is file_wrapper:
-            exchange.finish()
+            exchange.close()
             return body
         exchange.body = body
         return exchange

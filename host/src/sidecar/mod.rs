@@ -296,8 +296,8 @@ fn window(
 
 /// What reaches the main loop from the reader thread and the exit watcher.
 enum Event {
-    /// A decoded probe message.
-    Probe(ProbeMessage),
+    /// A decoded probe message (boxed: it dwarfs the other variant).
+    Probe(Box<ProbeMessage>),
     /// The child has exited.
     Exited,
 }
@@ -354,7 +354,7 @@ impl ProbeReader {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(wait) {
-                Ok(Event::Probe(message)) => state.on_probe(message),
+                Ok(Event::Probe(message)) => state.on_probe(*message),
                 Ok(Event::Exited) => return true,
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return false,
             }
@@ -370,7 +370,7 @@ impl ProbeReader {
         }
         while let Ok(event) = self.events.try_recv() {
             if let Event::Probe(message) = event {
-                state.on_probe(message);
+                state.on_probe(*message);
             }
         }
     }
@@ -389,7 +389,7 @@ fn read_socket(socket: &mut ProbeSocket, tx: &SyncSender<Event>, registry: &Metr
     loop {
         let lost = match socket.recv() {
             Ok(Ok(Some(message))) => matches!(
-                tx.try_send(Event::Probe(message)),
+                tx.try_send(Event::Probe(Box::new(message))),
                 Err(TrySendError::Full(_))
             ),
             Ok(Ok(None)) => false,
