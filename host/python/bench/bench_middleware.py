@@ -1,7 +1,9 @@
-"""CPU cost of the probe's HTTP middleware per request, in instructions (deterministic).
+"""CPU cost of the probe (and its HTTP middleware) per Flask request, in instructions.
 
 Wall-clock throughput on a shared VM swings by more than the effect measured,
-so this counts instructions with valgrind's cachegrind instead: the bundled
+so this counts instructions with valgrind's cachegrind instead, which the
+machine's load does not move (the process's layout still does, by several
+per cent between runs: see the README's figures): the bundled
 Flask app (``examples/web/flask_app.py``) serves its hello-world route as a
 WSGI call, in-process (no server, no sockets), ``LOW`` and ``HIGH`` times in
 two runs; (I(HIGH) - I(LOW)) / (HIGH - LOW) is the cost of one request with
