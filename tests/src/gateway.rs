@@ -1,5 +1,5 @@
 //! A real Pushgateway for end-to-end tests: Debian's `prometheus-pushgateway`
-//! started on a free loopback port, stopped when dropped.
+//! started on a free loopback port, in memory only, stopped when dropped.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -29,6 +29,10 @@ impl Gateway {
         let port = free_port();
         let child = Command::new("prometheus-pushgateway")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // In memory only: Debian's build persists to a shared file by
+            // default, which would carry one test's groups into the next
+            // gateway (and into every later run).
+            .arg("--persistence.file=")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
