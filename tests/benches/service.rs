@@ -320,11 +320,18 @@ fn report(base: &[Window], run: &[Window], pair_ratios: &[f64], rounds: usize, b
         run_p99 / base_p99,
         run_cpu / base_cpu,
     );
-    let mean_pair = pair_ratios.iter().sum::<f64>() / pair_ratios.len() as f64;
+    let n = pair_ratios.len() as f64;
+    let mean_pair = pair_ratios.iter().sum::<f64>() / n;
+    // Standard error of that mean: the pairs are independent draws.
+    let spread = (pair_ratios.iter().map(|r| (r - mean_pair).powi(2)).sum::<f64>()
+        / (n - 1.0).max(1.0))
+    .sqrt();
+    let error = spread / n.sqrt();
     println!(
-        "  throughput loss    {:.1} % overall, {:.1} % mean of the pairs, {:.1} % median of the rounds (target <= 3 %)",
+        "  throughput loss    {:.1} % overall; {:.1} % mean of the pairs (± {:.1} % at 95 %); {:.1} % median of the rounds (target <= 3 %)",
         (1.0 - run_rps / base_rps) * 100.0,
         (1.0 - mean_pair) * 100.0,
+        1.96 * error * 100.0,
         (1.0 - paired(|w| w.requests as f64 / w.seconds)) * 100.0
     );
     println!(
