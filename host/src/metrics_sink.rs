@@ -51,6 +51,17 @@ impl MetricsSink {
         (sink, errors)
     }
 
+    /// Points the exporters of `config` at execution environment `identity`,
+    /// keeping everything recorded; returns why exporters could not be
+    /// rebuilt (those are left out). For a SnapStart environment, which learns
+    /// who it is only after its restore.
+    pub fn reidentify(&mut self, config: &ExportConfig, identity: &Identity) -> Vec<ExportError> {
+        let registry = Arc::clone(&self.registry);
+        let (exporters, errors) = Exporters::from_config_lenient(config, identity, registry);
+        self.exporters = Some(exporters);
+        errors
+    }
+
     /// A sink that records but exports nowhere (cannot fail).
     pub fn without_exporters(identity: &Identity) -> Self {
         Self {

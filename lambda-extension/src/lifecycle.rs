@@ -146,7 +146,7 @@ fn setup(
     let plugins = load_plugins(&config.plugins, &mut faults);
     let function = function_from_env();
     let identity = Identity::for_function(&function, Identity::instance_from_env());
-    let (sink, errors) = MetricsSink::lenient(&config.export, identity);
+    let (sink, errors) = MetricsSink::lenient(&config.export, identity.clone());
     for e in errors {
         faults.report("config", format!("exporter left out: {e}"));
     }
@@ -162,13 +162,13 @@ fn setup(
     // Lambda delivers the init's telemetry once the environment is thawed for
     // its first INVOKE, which may come first: the variable says at once
     // whether that invocation is a cold start (not with provisioned concurrency).
-    if let Some(init_type) = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
+    let init_type = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
         .ok()
-        .filter(|t| !t.is_empty())
-    {
-        collector.set_environment_init_type(&init_type);
+        .filter(|t| !t.is_empty());
+    if let Some(init_type) = &init_type {
+        collector.set_environment_init_type(init_type);
     }
-    Ok(Session::new(
+    let mut session = Session::new(
         collector,
         Sources {
             inputs: rx,
@@ -179,8 +179,15 @@ fn setup(
         function,
         config.flush,
         faults,
-    ))
+    );
+    if init_type.as_deref() == Some(SNAP_START) {
+        session.identify_after_restore(config.export.clone(), identity);
+    }
+    Ok(session)
 }
+
+/// `AWS_LAMBDA_INITIALIZATION_TYPE` of an environment that runs from a SnapStart snapshot.
+const SNAP_START: &str = "snap-start";
 
 /// Lambda requires the registered name to be the executable's file name.
 fn extension_name() -> String {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pyrometer::collector::{Collector, PlatformEvent};
 use pyrometer::config::FlushStrategy;
-use pyrometer::export::{FlushReport, catalogue};
+use pyrometer::export::{ExportConfig, FlushReport, Identity, catalogue};
 use pyrometer::metrics_sink::MetricsSink;
 use pyrometer::model::{Batch, FunctionInfo, PluginOutput};
 use pyrometer::plugins::PluginSet;
@@ -71,6 +71,9 @@ pub(crate) struct Session {
     current: Option<String>,
     /// The runtime process, sampled around each invocation.
     runtime: RuntimeProcess,
+    /// A SnapStart environment's exporters and identity, to take a fresh
+    /// `instance` at the first event after the restore.
+    after_restore: Option<(ExportConfig, Identity)>,
 }
 
 /// The cold start's init duration usually arrives (`platform.initReport`,
@@ -111,11 +114,38 @@ impl Session {
             awaiting_report: None,
             current: None,
             runtime: RuntimeProcess::default(),
+            after_restore: None,
+        }
+    }
+
+    /// This environment is initialised for a SnapStart snapshot: everything
+    /// up to the first `next` is the snapshot's, shared by every environment
+    /// restored from it. The first INVOKE or SHUTDOWN (the first event after
+    /// a restore) re-targets the exporters of `export` at `identity` with
+    /// a fresh `instance` ([`Identity::restored_instance`]), so environments
+    /// restored from one snapshot push to groups of their own.
+    pub(crate) fn identify_after_restore(&mut self, export: ExportConfig, identity: Identity) {
+        self.after_restore = Some((export, identity));
+    }
+
+    /// The first event after a SnapStart restore: a fresh identity.
+    fn resume(&mut self) {
+        let Some((export, identity)) = self.after_restore.take() else {
+            return;
+        };
+        let identity = Identity {
+            instance: Identity::restored_instance(),
+            ..identity
+        };
+        for e in self.sink.reidentify(&export, &identity) {
+            self.faults
+                .report("config", format!("exporter left out: {e}"));
         }
     }
 
     /// Handles one INVOKE: waits (bounded) for its end, analyzes, flushes.
     pub(crate) fn on_invoke(&mut self, request_id: &str, deadline_unix_ms: u64) {
+        self.resume();
         self.take_queued();
         let gap = self.flush.invoked(Instant::now());
         self.collector.open(request_id, now_unix_ms());
@@ -159,6 +189,7 @@ impl Session {
 
     /// Handles SHUTDOWN: completes what is open, analyzes and flushes by `deadline`.
     pub(crate) fn on_shutdown(&mut self, deadline: Instant) {
+        self.resume();
         self.take_queued();
         let wait_until =
             deadline.min(Instant::now() + Duration::from_millis(SHUTDOWN_REPORT_WAIT_MS));

@@ -323,7 +323,10 @@ fn report(base: &[Window], run: &[Window], pair_ratios: &[f64], rounds: usize, b
     let n = pair_ratios.len() as f64;
     let mean_pair = pair_ratios.iter().sum::<f64>() / n;
     // Standard error of that mean: the pairs are independent draws.
-    let spread = (pair_ratios.iter().map(|r| (r - mean_pair).powi(2)).sum::<f64>()
+    let spread = (pair_ratios
+        .iter()
+        .map(|r| (r - mean_pair).powi(2))
+        .sum::<f64>()
         / (n - 1.0).max(1.0))
     .sqrt();
     let error = spread / n.sqrt();

@@ -449,6 +449,32 @@ fn a_snapstart_restore_is_the_one_cold_start_with_the_restores_duration() {
         (recorded - restore_ms / 1e3).abs() < 1e-9,
         "the restore's duration ({restore_ms} ms), not the snapshot's init: {recorded} s"
     );
+    // The group is the restored environment's own: its instance carries the
+    // random part taken after the restore.
+    let instances = instances_of(&text, "ext/snapstart");
+    assert!(
+        instances.len() == 1 && instances.iter().all(|i| has_restore_suffix(i)),
+        "{instances:?}"
+    );
+}
+
+/// The `instance` labels of `function`'s series in the gateway.
+fn instances_of(text: &str, function: &str) -> std::collections::BTreeSet<String> {
+    let name = format!(r#"function_name="{function}""#);
+    text.lines()
+        .filter(|l| l.contains(&name))
+        .filter_map(|l| {
+            let rest = &l[l.find(r#"instance=""#)? + r#"instance=""#.len()..];
+            Some(rest[..rest.find('"')?].to_owned())
+        })
+        .collect()
+}
+
+/// Whether `instance` ends with `:` and a UUID ([`Identity::restored_instance`]).
+fn has_restore_suffix(instance: &str) -> bool {
+    instance.rsplit_once(':').is_some_and(|(_, uuid)| {
+        uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    })
 }
 
 #[test]
@@ -471,6 +497,12 @@ fn a_provisioned_concurrency_environment_has_no_cold_start() {
     );
     let label = [r#"function_name="ext/provisioned""#];
     assert!(series_sum(&text, "faas_billed_duration_seconds_count{", &label) >= 2.0);
+    // Not a restore: the instance taken at init stays.
+    let instances = instances_of(&text, "ext/provisioned");
+    assert!(
+        instances.len() == 1 && !instances.iter().any(|i| has_restore_suffix(i)),
+        "{instances:?}"
+    );
 }
 
 #[test]

@@ -116,6 +116,25 @@ impl Identity {
             .unwrap_or_else(|| "localhost".to_owned());
         format!("{host}:{}", std::process::id())
     }
+
+    /// An `instance` value for an execution environment restored from a
+    /// SnapStart snapshot: [`Self::instance_from_env`] followed by a random
+    /// UUID read from the kernel when called. Called after the restore, it
+    /// tells apart the environments restored from one snapshot, which all
+    /// resume with the snapshot's process id and environment (a value taken
+    /// at init would make them push to one group and overwrite each other).
+    pub fn restored_instance() -> String {
+        let random = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|_| {
+                // No procfs: the clock, which differs between restores too.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                format!("{:x}", now.as_nanos())
+            });
+        format!("{}:{random}", Self::instance_from_env())
+    }
 }
 
 /// Why an export failed. Every variant is counted under
@@ -218,5 +237,18 @@ pub trait Exporter: Send {
         deadline: Instant,
     ) -> Result<ExportStats, ExportError> {
         self.export(snapshot, deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restored_environments_get_instances_of_their_own() {
+        let (a, b) = (Identity::restored_instance(), Identity::restored_instance());
+        assert_ne!(a, b);
+        let base = Identity::instance_from_env();
+        assert!(a.starts_with(&format!("{base}:")), "{a}");
     }
 }
