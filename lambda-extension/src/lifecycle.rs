@@ -15,10 +15,10 @@ use pyrometer::config::{Config, ConfigWarning};
 use pyrometer::export::Identity;
 use pyrometer::metrics_sink::MetricsSink;
 use pyrometer::model::FunctionInfo;
-use pyrometer::plugins::{PluginSet, PluginSpec};
 
 use crate::extensions_api::{Event, ExtensionsApi};
 use crate::faults::Faults;
+use crate::plugins::Plugins;
 use crate::session::{Session, Sources, now_unix_ms};
 use crate::telemetry::TelemetryFeed;
 use crate::{inputs, probe};
@@ -143,7 +143,12 @@ fn setup(
         let path = config.probe_socket.display();
         faults.report("probe", format!("cannot bind {path}: {e}"));
     }
-    let plugins = load_plugins(&config.plugins, &mut faults);
+    // Loaded before `next` only when a plugin that fails must fail the init.
+    let plugins = if config.fail_init_on_error {
+        Plugins::now(&config.plugins, &mut faults)
+    } else {
+        Plugins::start(config.plugins.clone(), &mut faults)
+    };
     let function = function_from_env();
     let identity = Identity::for_function(&function, Identity::instance_from_env());
     let (sink, errors) = MetricsSink::lenient(&config.export, identity.clone());
@@ -197,27 +202,6 @@ fn extension_name() -> String {
         .and_then(|p| Path::new(p).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "pyrometer-extension".to_owned())
-}
-
-/// Loads every plugin that loads; `None` when none are configured, so a
-/// function without plugins pays for no engine.
-fn load_plugins(specs: &[PluginSpec], faults: &mut Faults) -> Option<PluginSet> {
-    if specs.is_empty() {
-        return None;
-    }
-    let mut set = match PluginSet::new() {
-        Ok(set) => set,
-        Err(e) => {
-            faults.report("plugin", format!("cannot start the plugin engine: {e:#}"));
-            return None;
-        }
-    };
-    for spec in specs {
-        if let Err(e) = set.add(spec) {
-            faults.report("plugin", format!("{}: {e}", spec.path.display()));
-        }
-    }
-    Some(set)
 }
 
 /// The function as Lambda describes it to extensions.

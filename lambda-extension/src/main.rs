@@ -14,6 +14,7 @@ mod faults;
 mod flush;
 mod inputs;
 mod lifecycle;
+mod plugins;
 mod probe;
 mod runtime_process;
 mod session;

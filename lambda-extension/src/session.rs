@@ -18,12 +18,12 @@ use pyrometer::config::FlushStrategy;
 use pyrometer::export::{ExportConfig, FlushReport, Identity, catalogue};
 use pyrometer::metrics_sink::MetricsSink;
 use pyrometer::model::{Batch, FunctionInfo, PluginOutput};
-use pyrometer::plugins::PluginSet;
 use pyrometer::sources::probe::ProbeRecord;
 
 use crate::faults::Faults;
 use crate::flush::FlushControl;
 use crate::inputs::Input;
+use crate::plugins::Plugins;
 use crate::runtime_process::RuntimeProcess;
 use crate::telemetry::TelemetryFeed;
 
@@ -54,8 +54,8 @@ pub(crate) struct Session {
     telemetry_unusable: u64,
     /// Registry and exporters.
     sink: MetricsSink,
-    /// Loaded plugins; `None` when none are configured (no engine is built).
-    plugins: Option<PluginSet>,
+    /// The plugins, loading or loaded.
+    plugins: Plugins,
     /// The measured function.
     function: FunctionInfo,
     /// When to flush.
@@ -93,7 +93,7 @@ impl Session {
         collector: Collector,
         sources: Sources,
         sink: MetricsSink,
-        plugins: Option<PluginSet>,
+        plugins: Plugins,
         function: FunctionInfo,
         flush: FlushStrategy,
         faults: Faults,
@@ -328,7 +328,7 @@ impl Session {
             invocations: drained.invocations,
             imports,
         };
-        match self.plugins.as_mut() {
+        match self.plugins.get(&mut self.faults) {
             Some(plugins) => {
                 let run = self.sink.analyze(&batch, plugins);
                 for failure in &run.failures {

@@ -42,6 +42,9 @@ const PLUGINS: [&str; 4] = [
     "cold-start-budget",
 ];
 
+/// An init measurement's label, plugins and extra environment.
+type InitSetup<'a> = (&'a str, &'a [PathBuf], &'a [(&'a str, &'a str)]);
+
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -54,10 +57,26 @@ fn main() {
     let bin = extension_bin();
     let size = std::fs::metadata(&bin).map_or(0, |m| m.len());
     println!("binary: {:.1} MB ({})", size as f64 / 1e6, bin.display());
-    for (label, plugins) in [("0 plugins", Vec::new()), ("4 plugins", cwasm)] {
-        let (ms, rss): (Vec<f64>, Vec<f64>) = (0..INIT_RUNS)
-            .map(|i| init_once(&scratch, i, &plugins))
-            .unzip();
+    // The two configurations alternate, so a change in the machine's speed
+    // during the run reaches both.
+    // With PYROMETER_FAIL_INIT_ON_ERROR=1 the plugins load before the first
+    // `next` (a failing plugin must be able to fail the init); by default
+    // they load on their own thread, alongside.
+    let before_next: &[(&str, &str)] = &[("PYROMETER_FAIL_INIT_ON_ERROR", "1")];
+    let configs: [InitSetup; 3] = [
+        ("0 plugins", &[], &[]),
+        ("4 plugins", &cwasm, &[]),
+        ("4 plugins loaded before next", &cwasm, before_next),
+    ];
+    let mut runs: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); configs.len()];
+    for i in 0..INIT_RUNS {
+        for (c, (_, plugins, env)) in configs.iter().enumerate() {
+            let (ms, rss) = init_once(&scratch, i * configs.len() + c, plugins, env);
+            runs[c].0.push(ms);
+            runs[c].1.push(rss);
+        }
+    }
+    for ((label, _, _), (ms, rss)) in configs.iter().zip(runs) {
         println!(
             "init, {label}: exec → first next p50 {:.2} ms, p99 {:.2} ms; peak RSS p50 {:.1} MB",
             percentile(ms.clone(), 0.5),
@@ -66,9 +85,7 @@ fn main() {
         );
     }
     let gw = Gateway::start();
-    let with = invocations(&scratch, Some(Some(&gw.url)));
-    let no_push = invocations(&scratch, Some(None));
-    let without = invocations(&scratch, None);
+    let [with, no_push, without] = invocations(&scratch, [Some(Some(&gw.url)), Some(None), None]);
     println!(
         "post-runtime overhead without exporters: p50 {:.2} ms, p99 {:.2} ms",
         percentile(no_push.post_runtime_ms.clone(), 0.5),
@@ -126,7 +143,7 @@ fn precompile_plugins(dir: &Path) -> Vec<PathBuf> {
 
 /// Runs the extension against a minimal Extensions API; returns (ms from
 /// exec to its first `next`, peak RSS bytes then).
-fn init_once(dir: &Path, run: usize, plugins: &[PathBuf]) -> (f64, f64) {
+fn init_once(dir: &Path, run: usize, plugins: &[PathBuf], env: &[(&str, &str)]) -> (f64, f64) {
     let api = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = api.local_addr().expect("addr");
     let (tx, rx) = mpsc::channel();
@@ -146,6 +163,7 @@ fn init_once(dir: &Path, run: usize, plugins: &[PathBuf]) -> (f64, f64) {
             dir.join(format!("init-{run}.sock")),
         )
         .env("PYROMETER_PLUGINS", plugin_list.join(","))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -234,9 +252,43 @@ struct Figures {
     latency_ms: Vec<f64>,
 }
 
-/// Invocations of a no-op Python handler: with the extension (pushing to
-/// the gateway if one is given), or without any extension.
-fn invocations(dir: &Path, extension: Option<Option<&str>>) -> Figures {
+/// Invocations of a no-op Python handler in one environment per setup:
+/// with the extension (pushing to the gateway if one is given), or without
+/// any extension. The environments take turns, one invocation each, so a
+/// change in the machine's speed during the run reaches all of them.
+fn invocations<const N: usize>(dir: &Path, setups: [Option<Option<&str>>; N]) -> [Figures; N] {
+    let mut emulators: Vec<Emulator> = setups
+        .iter()
+        .enumerate()
+        .map(|(n, setup)| start_environment(&dir.join(format!("env-{n}")), *setup))
+        .collect();
+    let mut figures: [Figures; N] = std::array::from_fn(|_| Figures {
+        post_runtime_ms: Vec::new(),
+        latency_ms: Vec::new(),
+    });
+    for i in 0..WARMUP + INVOCATIONS {
+        for (emulator, figures) in emulators.iter_mut().zip(figures.iter_mut()) {
+            let started = Instant::now();
+            let outcome = emulator.invoke("{}").expect("invoke");
+            let latency = started.elapsed();
+            if i < WARMUP {
+                continue;
+            }
+            figures.latency_ms.push(latency.as_secs_f64() * 1e3);
+            if let Some(runtime) = outcome.runtime_duration {
+                let post = outcome.duration.saturating_sub(runtime);
+                figures.post_runtime_ms.push(post.as_secs_f64() * 1e3);
+            }
+        }
+    }
+    for emulator in &mut emulators {
+        emulator.shutdown(ShutdownReason::Spindown);
+    }
+    figures
+}
+
+/// One environment running the no-op handler, as [`invocations`] describes.
+fn start_environment(dir: &Path, extension: Option<Option<&str>>) -> Emulator {
     let task_root = dir.join("task");
     std::fs::create_dir_all(&task_root).expect("task root");
     std::fs::write(
@@ -266,24 +318,5 @@ fn invocations(dir: &Path, extension: Option<Option<&str>>) -> Figures {
             config.env.push((var.into(), url.into()));
         }
     }
-    let mut emulator = Emulator::start(config).expect("emulator");
-    let mut figures = Figures {
-        post_runtime_ms: Vec::new(),
-        latency_ms: Vec::new(),
-    };
-    for i in 0..WARMUP + INVOCATIONS {
-        let started = Instant::now();
-        let outcome = emulator.invoke("{}").expect("invoke");
-        let latency = started.elapsed();
-        if i < WARMUP {
-            continue;
-        }
-        figures.latency_ms.push(latency.as_secs_f64() * 1e3);
-        if let Some(runtime) = outcome.runtime_duration {
-            let post = outcome.duration.saturating_sub(runtime);
-            figures.post_runtime_ms.push(post.as_secs_f64() * 1e3);
-        }
-    }
-    emulator.shutdown(ShutdownReason::Spindown);
-    figures
+    Emulator::start(config).expect("emulator")
 }

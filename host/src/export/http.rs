@@ -1,6 +1,9 @@
 //! The HTTP client the push exporters share: one pooled agent per exporter,
 //! authentication, and requests bounded by the flush deadline.
 //!
+//! Host names are resolved by [`CachingResolver`], which spares each request
+//! ureq's lookup thread.
+//!
 //! It is blocking (`ureq`) on purpose: a flush runs each exporter on its own
 //! thread and every request carries a global timeout of the time left, which
 //! covers connecting, sending and reading the answer — so a server that
@@ -14,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use ureq::http;
 
 use super::ExportError;
+use super::resolver::CachingResolver;
 
 /// How long an error body may be; the rest is cut.
 const MAX_ERROR_BODY_BYTES: u64 = 4 * 1024;
@@ -86,8 +90,13 @@ impl HttpClient {
             .user_agent(concat!("pyrometer/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections_per_host(2)
             .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            CachingResolver::default(),
+        );
         Self {
-            agent: ureq::Agent::new_with_config(config),
+            agent,
             auth,
             request_timeout,
         }

@@ -49,6 +49,7 @@ pub mod prometheus;
 pub mod pushgateway;
 pub mod registry;
 pub mod remote_write;
+mod resolver;
 
 use std::time::Instant;
 
