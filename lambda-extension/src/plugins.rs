@@ -22,9 +22,9 @@ type Loaded = (Option<PluginSet>, Vec<String>);
 pub(crate) enum Plugins {
     /// The loader thread, until the set is first needed.
     Loading(JoinHandle<Loaded>),
-    /// The loaded set; `None` when none are configured (no engine is built)
-    /// or none could be loaded.
-    Ready(Option<PluginSet>),
+    /// The loaded set (boxed: it dwarfs a thread handle); `None` when none
+    /// are configured (no engine is built) or none could be loaded.
+    Ready(Option<Box<PluginSet>>),
 }
 
 impl Plugins {
@@ -51,7 +51,7 @@ impl Plugins {
         }
         let (set, errors) = load(specs);
         report(errors, faults);
-        Self::Ready(set)
+        Self::Ready(set.map(Box::new))
     }
 
     /// The set, once loaded (waiting for the loader the first time);
@@ -64,13 +64,13 @@ impl Plugins {
             match thread.join() {
                 Ok((set, errors)) => {
                     report(errors, faults);
-                    *self = Self::Ready(set);
+                    *self = Self::Ready(set.map(Box::new));
                 }
                 Err(_) => faults.report("plugin", "the plugin loader panicked"),
             }
         }
         match self {
-            Self::Ready(set) => set.as_mut(),
+            Self::Ready(set) => set.as_deref_mut(),
             Self::Loading(_) => None,
         }
     }
