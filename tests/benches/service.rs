@@ -9,19 +9,26 @@
 //!
 //! * time: on a shared VM one burst's requests per second swing by tens of
 //!   per cent with the neighbours' load, so seconds-long trials taken one
-//!   after the other measure that swing more than the sidecar. Both services
-//!   run side by side and take the load in turns: short bursts, alternating
-//!   A B B A, so both see the same machine;
+//!   after the other measure that swing more than the sidecar. The services
+//!   run side by side and take the load in turns: short bursts, in an order
+//!   that gives every service every position, so all see the same machine;
 //! * the process: CPython's string hashing is seeded per process, and the
 //!   seed moves how often dictionary lookups in Flask's and Werkzeug's hot
 //!   paths collide -- instruction counts of the same request differ by up to
 //!   5 % between seeds (cachegrind), with or without the probe. One pair of
 //!   processes would bake one draw of that into the result, so the bench
-//!   runs several pairs, each pair with the same `PYTHONHASHSEED` (1, 2, ...)
-//!   on both sides, and averages the pairs.
+//!   runs several groups of services ("pairs"), each with the same
+//!   `PYTHONHASHSEED` (1, 2, ...) on every service, and averages them.
 //!
-//! Prints each pair's ratio, each mode's totals, their ratio, the mean of the
-//! pairs' ratios and the median of the per-round ratios.
+//! A third service in each pair is a control: `pyrometer run` with
+//! `PYROMETER_PROBE=off` -- the sidecar, the environment and the probe's
+//! modules, but nothing measured per request. Its "loss" is what this bench
+//! reads for no work per request, so it shows how far the machine's noise
+//! reaches.
+//!
+//! Prints each pair's figures, each mode's totals, their ratios to the
+//! baseline, the mean of the pairs' ratios with its 95 % interval and the
+//! median of the per-round ratios.
 //!
 //! The services are pinned to CPU 1 and the load generator to CPU 0.
 //!
@@ -35,7 +42,7 @@
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`).
 //! `PYROMETER_BENCH_PAIRS` (default 6) sets the number of service pairs,
-//! `PYROMETER_BENCH_ROUNDS` (default 8, per pair) and
+//! `PYROMETER_BENCH_ROUNDS` (default 12, per pair) and
 //! `PYROMETER_BENCH_BURST_SECONDS` (default 0.5) the number and length of
 //! the bursts.
 
@@ -82,18 +89,41 @@ fn get(port: u16) -> bool {
         && (response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.0 200"))
 }
 
+/// How a service is started.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// gunicorn directly: the baseline.
+    Direct,
+    /// Under `pyrometer run`: what the target is about.
+    Run,
+    /// Under `pyrometer run` with `PYROMETER_PROBE=off`: the sidecar, the
+    /// environment and the probe's modules, but no measuring. A control: what
+    /// this bench reads for a setup that does nothing per request.
+    Control,
+}
+
+/// The modes, in the order their figures are printed.
+const MODES: [(Mode, &str); 3] = [
+    (Mode::Direct, "direct (baseline)"),
+    (Mode::Run, "pyrometer run"),
+    (Mode::Control, "run, probe off"),
+];
+
 /// Starts the service on `port` with `PYTHONHASHSEED=seed`.
-fn start(with_pyrometer: bool, port: u16, seed: &str) -> Child {
+fn start(mode: Mode, port: u16, seed: &str) -> Child {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web");
     let bind = format!("127.0.0.1:{port}");
     let server = ["gunicorn", "-w", "1", "-b", &bind, "flask_app:app"];
     // taskset execs the command, so the child's pid is the service's.
     let mut command = Command::new("taskset");
     command.args(["-c", SERVER_CPU]);
-    if with_pyrometer {
+    if !matches!(mode, Mode::Direct) {
         command
             .arg(pyrometer_bin())
             .args(["run", "--listen", "127.0.0.1:0", "--"]);
+    }
+    if matches!(mode, Mode::Control) {
+        command.env("PYROMETER_PROBE", "off");
     }
     command.args(server);
     let child = command
@@ -222,7 +252,7 @@ fn main() {
             .unwrap_or(default)
     };
     let burst = setting("PYROMETER_BENCH_BURST_SECONDS", 0.5);
-    let rounds = setting("PYROMETER_BENCH_ROUNDS", 8.0) as usize;
+    let rounds = setting("PYROMETER_BENCH_ROUNDS", 12.0) as usize;
     let pairs = setting("PYROMETER_BENCH_PAIRS", 6.0) as usize;
     let pinned = Command::new("taskset")
         .args([
@@ -236,25 +266,29 @@ fn main() {
         .status()
         .expect("taskset (apt-get install util-linux)");
     assert!(pinned.success(), "taskset could not pin the load generator");
-    let mut windows: [Vec<Window>; 2] = [Vec::new(), Vec::new()];
-    let mut pair_ratios = Vec::new();
+    let mut windows: [Vec<Window>; 3] = Default::default();
+    // Per mode, each pair's throughput against the pair's baseline.
+    let mut pair_ratios: [Vec<f64>; 3] = Default::default();
     for pair in 0..pairs {
         let seed = (pair + 1).to_string();
-        let servers: Vec<(u16, Child)> = [false, true]
-            .into_iter()
-            .map(|with_pyrometer| {
+        let servers: Vec<(u16, Child)> = MODES
+            .iter()
+            .map(|(mode, _)| {
                 let port = free_port();
-                (port, start(with_pyrometer, port, &seed))
+                (port, start(*mode, port, &seed))
             })
             .collect();
-        // Warm-up, so both are measured past start-up.
+        // Warm-up, so all are measured past start-up.
         for (port, _) in &servers {
             load(*port, 1.0);
         }
-        let mut pair_windows: [Vec<Window>; 2] = [Vec::new(), Vec::new()];
+        let mut pair_windows: [Vec<Window>; 3] = Default::default();
         for round in 0..rounds {
-            // ABBA order: a drift in the machine's speed within a round cancels out.
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            // Every mode takes every position, forwards and backwards, once
+            // per six rounds: a drift in the machine's speed cancels out, and
+            // no mode is always (or never) the one that runs twice in a row
+            // where one round ends and the next begins.
+            let order = round_order(round);
             for mode in order {
                 let (port, child) = &servers[mode];
                 pair_windows[mode].push(measure(child.id(), *port, burst));
@@ -263,18 +297,31 @@ fn main() {
         for (_, child) in servers {
             stop(child);
         }
-        let ratio = throughput(&pair_windows[1]) / throughput(&pair_windows[0]);
-        eprintln!(
-            "pair {pair} (PYTHONHASHSEED={seed}): direct {:.0} req/s, pyrometer run {:.0} req/s, {ratio:.3}x",
-            throughput(&pair_windows[0]),
-            throughput(&pair_windows[1]),
-        );
-        pair_ratios.push(ratio);
-        for (all, these) in windows.iter_mut().zip(pair_windows) {
-            all.extend(these);
+        let base = throughput(&pair_windows[0]);
+        let line: Vec<String> = MODES
+            .iter()
+            .zip(&pair_windows)
+            .map(|((_, label), w)| format!("{label} {:.0} req/s", throughput(w)))
+            .collect();
+        eprintln!("pair {pair} (PYTHONHASHSEED={seed}): {}", line.join(", "));
+        for (mode, these) in pair_windows.into_iter().enumerate() {
+            pair_ratios[mode].push(throughput(&these) / base);
+            windows[mode].extend(these);
         }
     }
-    report(&windows[0], &windows[1], &pair_ratios, rounds, burst);
+    report(&windows, &pair_ratios, rounds, burst);
+}
+
+/// The order of the three modes in round `round`: a rotation, reversed in
+/// every other group of three rounds.
+fn round_order(round: usize) -> [usize; 3] {
+    let shift = round % 3;
+    let order = [shift, (shift + 1) % 3, (shift + 2) % 3];
+    if (round / 3).is_multiple_of(2) {
+        order
+    } else {
+        [order[2], order[1], order[0]]
+    }
 }
 
 /// Requests per second over `windows`.
@@ -283,63 +330,76 @@ fn throughput(windows: &[Window]) -> f64 {
         / windows.iter().map(|w| w.seconds).sum::<f64>()
 }
 
-/// Prints both modes' totals, their ratios and the median of the rounds' ratios.
-fn report(base: &[Window], run: &[Window], pair_ratios: &[f64], rounds: usize, burst: f64) {
-    let total = |windows: &[Window]| -> (f64, f64, f64, f64) {
-        let requests: f64 = windows.iter().map(|w| w.requests as f64).sum();
-        let seconds: f64 = windows.iter().map(|w| w.seconds).sum();
-        let tree: f64 = windows
-            .iter()
-            .map(|w| w.tree_cpu_us * w.requests as f64)
-            .sum();
-        let root: f64 = windows
-            .iter()
-            .map(|w| w.root_cpu_us * w.requests as f64)
-            .sum();
-        (
-            requests / seconds,
-            tree / requests,
-            root / requests,
-            p99(windows),
-        )
-    };
-    let (base_rps, base_cpu, _, base_p99) = total(base);
-    let (run_rps, run_cpu, sidecar_cpu, run_p99) = total(run);
-    let paired =
-        |f: fn(&Window) -> f64| median(run.iter().zip(base).map(|(r, b)| f(r) / f(b)).collect());
+/// Prints each mode's totals, their ratios to the baseline, the mean of the
+/// pairs' ratios with its 95 % interval, and the median of the rounds' ratios.
+fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize, burst: f64) {
+    let base = &windows[0];
+    let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_us));
+    let base_p99 = p99(base);
     println!(
         "hello-world route, gunicorn 1 sync worker, {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
-        pair_ratios.len()
+        pair_ratios[0].len()
     );
+    for (((_, label), these), ratios) in MODES.iter().zip(windows).zip(pair_ratios) {
+        let (rps, cpu, p99) = (
+            throughput(these),
+            cpu_per_request(these, |w| w.tree_cpu_us),
+            p99(these),
+        );
+        let is_base = std::ptr::eq(these, base);
+        let own = if is_base {
+            String::new()
+        } else {
+            let root = cpu_per_request(these, |w| w.root_cpu_us);
+            format!(" (pyrometer itself {root:.1})")
+        };
+        println!(
+            "  {label:<18} {rps:>6.0} req/s  p99 {p99:>5.2} ms  CPU {cpu:>6.1} µs/request{own}  {:.3}x throughput, {:.3}x p99, {:.3}x CPU",
+            rps / base_rps,
+            p99 / base_p99,
+            cpu / base_cpu,
+        );
+        if is_base {
+            continue;
+        }
+        let (mean, interval) = mean_and_interval(ratios);
+        let rounds_median = median(
+            these
+                .iter()
+                .zip(base)
+                .map(|(r, b)| (r.requests as f64 / r.seconds) / (b.requests as f64 / b.seconds))
+                .collect(),
+        );
+        println!(
+            "  {:<18} throughput loss {:.1} % overall; {:.1} % mean of the pairs (± {:.1} % at 95 %); {:.1} % median of the rounds",
+            "",
+            (1.0 - rps / base_rps) * 100.0,
+            (1.0 - mean) * 100.0,
+            interval * 100.0,
+            (1.0 - rounds_median) * 100.0
+        );
+    }
     println!(
-        "  direct (baseline)  {base_rps:>8.0} req/s  p99 {base_p99:>6.2} ms  CPU {base_cpu:>6.1} µs/request  1.000x"
+        "  target: pyrometer run loses at most 3 %; the control shows what this bench reads for no work per request"
     );
-    println!(
-        "  pyrometer run      {run_rps:>8.0} req/s  p99 {run_p99:>6.2} ms  CPU {run_cpu:>6.1} µs/request  {:.3}x throughput, {:.3}x p99, {:.3}x CPU (pyrometer itself {sidecar_cpu:.1} µs/request)",
-        run_rps / base_rps,
-        run_p99 / base_p99,
-        run_cpu / base_cpu,
-    );
-    let n = pair_ratios.len() as f64;
-    let mean_pair = pair_ratios.iter().sum::<f64>() / n;
-    // Standard error of that mean: the pairs are independent draws.
-    let spread = (pair_ratios
+}
+
+/// CPU per request over `windows`, µs, of the figure `f` picks.
+fn cpu_per_request(windows: &[Window], f: fn(&Window) -> f64) -> f64 {
+    let requests: f64 = windows.iter().map(|w| w.requests as f64).sum();
+    windows
         .iter()
-        .map(|r| (r - mean_pair).powi(2))
+        .map(|w| f(w) * w.requests as f64)
         .sum::<f64>()
-        / (n - 1.0).max(1.0))
-    .sqrt();
-    let error = spread / n.sqrt();
-    println!(
-        "  throughput loss    {:.1} % overall; {:.1} % mean of the pairs (± {:.1} % at 95 %); {:.1} % median of the rounds (target <= 3 %)",
-        (1.0 - run_rps / base_rps) * 100.0,
-        (1.0 - mean_pair) * 100.0,
-        1.96 * error * 100.0,
-        (1.0 - paired(|w| w.requests as f64 / w.seconds)) * 100.0
-    );
-    println!(
-        "  CPU per request    {:+.1} % overall, {:+.1} % median of the rounds",
-        (run_cpu / base_cpu - 1.0) * 100.0,
-        (paired(|w| w.tree_cpu_us) - 1.0) * 100.0
-    );
+        / requests
+}
+
+/// The mean of `ratios` and the half-width of its 95 % interval (the pairs
+/// are independent draws).
+fn mean_and_interval(ratios: &[f64]) -> (f64, f64) {
+    let n = ratios.len() as f64;
+    let mean = ratios.iter().sum::<f64>() / n;
+    let spread =
+        (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    (mean, 1.96 * spread / n.sqrt())
 }
