@@ -11,14 +11,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use pyrometer::report::LambdaReport;
-use pyrometer_tests::{assert_success, pyrometer_bin};
+use pyrometer_tests::{assert_success, percentile, pyrometer_bin};
 
 const RUNS: usize = 10;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let app = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/orders");
@@ -90,12 +85,12 @@ fn main() {
                 .map(|us| us as f64 / 1000.0)
         })
         .collect();
-    let base = median(plain);
+    let base = percentile(plain, 0.5);
     println!("cold start of examples/orders, median of {RUNS} runs each\n");
     println!(
         "plain `python3 -c 'import app'` (process wall time)  {base:>8.1} ms  1.00x (baseline)"
     );
-    let imports_alone = median(in_process);
+    let imports_alone = percentile(in_process, 0.5);
     println!(
         "plain python3, `import app` timed in-process         {imports_alone:>8.1} ms  {:.2}x",
         imports_alone / base
@@ -112,7 +107,7 @@ fn main() {
             println!("{name:<52}        –");
             continue;
         }
-        let m = median(values);
+        let m = percentile(values, 0.5);
         println!("{name:<52} {m:>8.1} ms  {:.2}x", m / base);
     }
 }

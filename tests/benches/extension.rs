@@ -30,7 +30,7 @@ use pyrometer::emulator::{Emulator, EmulatorConfig, ShutdownReason};
 use pyrometer::plugins::{PluginSet, artifact};
 use pyrometer::python_assets;
 use pyrometer_tests::gateway::Gateway;
-use pyrometer_tests::{guest, python3};
+use pyrometer_tests::{guest, percentile, python3};
 
 const INIT_RUNS: usize = 20;
 const WARMUP: usize = 20;
@@ -44,11 +44,6 @@ const PLUGINS: [&str; 4] = [
 
 /// An init measurement's label, plugins and extra environment.
 type InitSetup<'a> = (&'a str, &'a [PathBuf], &'a [(&'a str, &'a str)]);
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
 
 fn main() {
     let scratch = std::env::temp_dir().join(format!("pyrometer-ext-bench-{}", std::process::id()));

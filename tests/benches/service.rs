@@ -55,7 +55,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pyrometer::sources::procfs::descendants;
-use pyrometer_tests::pyrometer_bin;
+use pyrometer_tests::{percentile, pyrometer_bin};
 
 /// The CPU the services (and, in `run` mode, pyrometer) are pinned to; the
 /// load generator takes the other one. Pinned, the worker shares its CPU
@@ -172,26 +172,24 @@ struct Window {
     seconds: f64,
     /// Every request's latency, ms.
     latencies_ms: Vec<f64>,
-    /// CPU of the whole tree per request, µs.
-    tree_cpu_us: f64,
-    /// CPU of the launched process itself per request, µs (pyrometer, in `run` mode).
-    root_cpu_us: f64,
+    /// CPU the whole tree ran for, ns.
+    tree_cpu_ns: u64,
+    /// CPU the launched process itself ran for, ns (pyrometer, in `run` mode).
+    root_cpu_ns: u64,
 }
 
-/// Requests per second, p99 latency and the tree's CPU per request of
-/// `seconds` of closed-loop load on the service launched as `root`.
+/// Requests, latencies and the CPU the service launched as `root` used
+/// over `seconds` of closed-loop load.
 fn measure(root: u32, port: u16, seconds: f64) -> Window {
     let (own_before, tree_before) = tree_cpu_ns(root);
     let (latencies_ms, elapsed) = load(port, seconds);
     let (own_after, tree_after) = tree_cpu_ns(root);
-    let requests = latencies_ms.len();
-    let per_request = |ns: u64| ns as f64 / 1e3 / requests.max(1) as f64;
     Window {
-        requests,
+        requests: latencies_ms.len(),
         seconds: elapsed,
         latencies_ms,
-        tree_cpu_us: per_request(tree_after.saturating_sub(tree_before)),
-        root_cpu_us: per_request(own_after.saturating_sub(own_before)),
+        tree_cpu_ns: tree_after.saturating_sub(tree_before),
+        root_cpu_ns: own_after.saturating_sub(own_before),
     }
 }
 
@@ -237,11 +235,6 @@ fn stop(mut child: Child) {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -334,7 +327,7 @@ fn throughput(windows: &[Window]) -> f64 {
 /// pairs' ratios with its 95 % interval, and the median of the rounds' ratios.
 fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize, burst: f64) {
     let base = &windows[0];
-    let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_us));
+    let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_ns));
     let base_p99 = p99(base);
     println!(
         "hello-world route, gunicorn 1 sync worker, {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
@@ -343,14 +336,14 @@ fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize
     for (((_, label), these), ratios) in MODES.iter().zip(windows).zip(pair_ratios) {
         let (rps, cpu, p99) = (
             throughput(these),
-            cpu_per_request(these, |w| w.tree_cpu_us),
+            cpu_per_request(these, |w| w.tree_cpu_ns),
             p99(these),
         );
         let is_base = std::ptr::eq(these, base);
         let own = if is_base {
             String::new()
         } else {
-            let root = cpu_per_request(these, |w| w.root_cpu_us);
+            let root = cpu_per_request(these, |w| w.root_cpu_ns);
             format!(" (pyrometer itself {root:.1})")
         };
         println!(
@@ -363,12 +356,13 @@ fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize
             continue;
         }
         let (mean, interval) = mean_and_interval(ratios);
-        let rounds_median = median(
+        let rounds_median = percentile(
             these
                 .iter()
                 .zip(base)
                 .map(|(r, b)| (r.requests as f64 / r.seconds) / (b.requests as f64 / b.seconds))
                 .collect(),
+            0.5,
         );
         println!(
             "  {:<18} throughput loss {:.1} % overall; {:.1} % mean of the pairs (± {:.1} % at 95 %); {:.1} % median of the rounds",
@@ -384,14 +378,10 @@ fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize
     );
 }
 
-/// CPU per request over `windows`, µs, of the figure `f` picks.
-fn cpu_per_request(windows: &[Window], f: fn(&Window) -> f64) -> f64 {
-    let requests: f64 = windows.iter().map(|w| w.requests as f64).sum();
-    windows
-        .iter()
-        .map(|w| f(w) * w.requests as f64)
-        .sum::<f64>()
-        / requests
+/// CPU per request over `windows`, µs, of the counter `f` picks.
+fn cpu_per_request(windows: &[Window], f: fn(&Window) -> u64) -> f64 {
+    let requests: usize = windows.iter().map(|w| w.requests).sum();
+    windows.iter().map(f).sum::<u64>() as f64 / 1e3 / requests.max(1) as f64
 }
 
 /// The mean of `ratios` and the half-width of its 95 % interval (the pairs

@@ -1,5 +1,6 @@
-//! Shared helpers of the end-to-end tests: where the built guests are, and
-//! how to read the fixture cases under `tests/data/`.
+//! Shared helpers of the end-to-end tests and benchmarks: where the built
+//! guests are, how to read the fixture cases under `tests/data/`, and the
+//! benchmarks' nearest-rank percentile.
 
 use std::path::PathBuf;
 
@@ -111,4 +112,15 @@ pub fn assert_success(out: &std::process::Output) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The `p` quantile (0 to 1) of `values` by nearest rank: the value at
+/// index `round((n - 1) * p)` once sorted (`p = 0.5` is the upper median
+/// of an even count). The benchmarks' summaries.
+///
+/// # Panics
+/// If `values` is empty.
+pub fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * p).round() as usize]
 }
