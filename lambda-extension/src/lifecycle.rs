@@ -147,7 +147,7 @@ fn setup(
     let plugins = if config.fail_init_on_error {
         Plugins::now(&config.plugins, &mut faults)
     } else {
-        Plugins::start(config.plugins.clone(), &mut faults)
+        Plugins::start(&config.plugins, &mut faults)
     };
     let function = function_from_env();
     let identity = Identity::for_function(&function, Identity::instance_from_env());

@@ -30,17 +30,17 @@ pub(crate) enum Plugins {
 impl Plugins {
     /// Starts loading `specs` on a thread (at once, on this one, if the
     /// thread cannot be started); nothing to load gives no engine at all.
-    pub(crate) fn start(specs: Vec<PluginSpec>, faults: &mut Faults) -> Self {
+    pub(crate) fn start(specs: &[PluginSpec], faults: &mut Faults) -> Self {
         if specs.is_empty() {
             return Self::Ready(None);
         }
-        let for_loader = specs.clone();
+        let for_loader = specs.to_vec();
         let spawned = std::thread::Builder::new()
             .name("pyrometer-plugins".into())
             .spawn(move || load(&for_loader));
         match spawned {
             Ok(thread) => Self::Loading(thread),
-            Err(_) => Self::now(&specs, faults),
+            Err(_) => Self::now(specs, faults),
         }
     }
 
