@@ -641,4 +641,15 @@ fn setup_faults_never_fail_the_function_unless_asked_to() {
         Status::Success,
         "the opt-in turns setup faults into init/error: {outcome:?}"
     );
+
+    // Plugins load alongside the runtime's init by default; with the opt-in
+    // they load before `next`, so a plugin alone can still fail the init.
+    let plugin_only = [faults[0], ("PYROMETER_FAIL_INIT_ON_ERROR", "1")];
+    let mut function = start_function("ext/fail-init-plugin", &gw.url, &plugin_only);
+    let outcome = function.emulator.invoke("{}").expect("invoke");
+    assert_ne!(
+        outcome.status,
+        Status::Success,
+        "a plugin that does not load fails the init when asked to: {outcome:?}"
+    );
 }

@@ -28,8 +28,9 @@ pub struct ProbeSocket {
 
 /// Ends reading from a [`ProbeSocket`] from another thread, waking a reader
 /// blocked in [`ProbeSocket::recv`] without a timeout to poll on: after
-/// [`Self::close`], `recv` returns the datagrams still queued, then
-/// `ErrorKind::UnexpectedEof`.
+/// [`Self::close`], a blocking `recv` returns the datagrams still queued,
+/// then `ErrorKind::UnexpectedEof` (a non-blocking one `WouldBlock`, as
+/// before).
 #[derive(Debug)]
 pub struct ReadCloser {
     socket: UnixDatagram,
@@ -79,8 +80,9 @@ impl ProbeSocket {
     }
 
     /// Receives and decodes one datagram. The outer error is the socket's
-    /// (`WouldBlock` when non-blocking and empty, `UnexpectedEof` once a
-    /// [`ReadCloser`] closed it and nothing is queued); the inner one is a
+    /// (`WouldBlock` when non-blocking and empty; when blocking,
+    /// `UnexpectedEof` once a [`ReadCloser`] closed it and nothing is
+    /// queued); the inner one is a
     /// datagram the decoder rejected; `Ok(Ok(None))` a profile chunk awaiting
     /// the rest.
     pub fn recv(&mut self) -> io::Result<Result<Option<ProbeMessage>, RejectReason>> {
@@ -107,5 +109,51 @@ impl ProbeSocket {
     /// What the decoder accepted and rejected.
     pub fn stats(&self) -> &DecoderStats {
         self.decoder.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound() -> (tempfile::TempDir, std::path::PathBuf, ProbeSocket) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("probe.sock");
+        let socket = ProbeSocket::bind(&path).expect("bind");
+        (dir, path, socket)
+    }
+
+    #[test]
+    fn a_closed_socket_still_yields_what_was_queued_then_ends() {
+        let (_dir, path, mut socket) = bound();
+        socket.set_blocking(true).expect("blocking");
+        let sender = UnixDatagram::unbound().expect("sender");
+        for garbage in [&b"not a record"[..], b"nor this"] {
+            sender.send_to(garbage, &path).expect("send");
+        }
+        socket.read_closer().expect("closer").close();
+        for _ in 0..2 {
+            assert!(
+                matches!(socket.recv(), Ok(Err(_))),
+                "a queued datagram, rejected"
+            );
+        }
+        let end = socket.recv().expect_err("nothing left");
+        assert_eq!(end.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(socket.stats().accepted, 0);
+    }
+
+    #[test]
+    fn closing_wakes_a_blocked_reader() {
+        let (_dir, _path, mut socket) = bound();
+        socket.set_blocking(true).expect("blocking");
+        let closer = socket.read_closer().expect("closer");
+        let reader = std::thread::spawn(move || socket.recv().map(|_| ()));
+        closer.close();
+        let outcome = reader.join().expect("reader thread");
+        assert_eq!(
+            outcome.expect_err("woken, not fed").kind(),
+            io::ErrorKind::UnexpectedEof
+        );
     }
 }
