@@ -35,6 +35,7 @@ monitor (see :mod:`.runtime`), so event-loop lag is reported with the window.
 """
 
 import sys
+from time import perf_counter_ns
 
 from . import web
 
@@ -98,12 +99,17 @@ class _WsgiExchange:
     window = None
     route_of = None
 
-    def __call__(self, status, headers, *exc_info):
+    def __call__(self, status, headers, exc_info=None):
         """The application's ``start_response``: note the status (and the route), then pass it on."""
         self.status = status
         if self.route is None:
-            self.route = _route(self.route_of, self.app, self.environ)
-        return self.respond(status, headers, *exc_info)
+            try:
+                self.route = self.route_of(self.app, self.environ) or _UNMATCHED
+            except Exception:
+                self.route = _UNMATCHED
+        if exc_info is None:
+            return self.respond(status, headers)
+        return self.respond(status, headers, exc_info)
 
     def __iter__(self):
         return iter(self.body)
@@ -150,7 +156,8 @@ def wsgi_method(call, framework, route_of=_stored_route):
         exchange.environ = environ
         exchange.respond = start_response
         exchange.status = exchange.route = exchange.body = None
-        exchange.started = _started(window)
+        window.in_flight.append(None)
+        exchange.started = perf_counter_ns()
         try:
             body = call(self, environ, exchange)
         except BaseException:

@@ -3,17 +3,19 @@
 Data enters from the WSGI/ASGI middleware (:mod:`.middleware`), two calls per
 request: :func:`request_started` (the in-flight gauge goes up) and
 :func:`request_finished` (the request joins its series). A series is one
-``(method, route template, status)`` of one framework; per window it holds a
-count, the sum and maximum of the durations in µs and non-cumulative bucket
-counts over :data:`BOUNDS_US`. Data leaves as ``http`` records (see
-PROTOCOL.md), sent every ``PYROMETER_HTTP_FLUSH_MS`` (default 1 000) by a
-daemon thread started at the first request of each process, and once more at
-exit, before the ``exit`` record. A window with no completed request and
-nothing in flight sends nothing.
+``(method, route template, status)`` of one framework; per window it is
+sent as a count, the sum and maximum of the durations in µs and
+non-cumulative bucket counts over :data:`BOUNDS_US`. Data leaves as ``http``
+records (see PROTOCOL.md), sent every ``PYROMETER_HTTP_FLUSH_MS`` (default
+1 000) by a daemon thread started when a process completes its first
+request, and once more at exit, before the ``exit`` record. A window with no
+completed request and nothing in flight sends nothing.
 
-The per-request path is a few integer operations: no allocation beyond the
-series key, no system call, and one lock held only for the dictionary update.
-The first completed request of a process is its "ready" time
+The per-request path is kept short, as it runs in the application's request
+loop: a request appends its duration (ns) to its series' list -- no
+bucketing, no division, no system call, one lock held for the dictionary
+lookup and the append -- and the flush works the lists out in C (a sort, one
+bisection per bound). The first completed request of a process is its "ready" time
 (``first_response_unix_us``); if the process has not sent its ``init`` record
 yet, it marks the application ready then (``ready_reason`` ``request``), which
 sends the import profile.
@@ -25,13 +27,14 @@ of any further one are counted in the series of route :data:`OTHER_ROUTE`
 
 A forked child (a gunicorn worker) starts with empty windows, no flush
 thread and no first request: its parent reports what it served itself. The
-thread starts at the first request, so a server that forks its workers
-before serving (gunicorn, uWSGI) forks a process without it.
+thread starts at the first completed request, so a server that forks its
+workers before serving (gunicorn, uWSGI) forks a process without it.
 """
 
 import os
 import _thread
 from bisect import bisect_left
+from collections import deque
 from time import perf_counter_ns, time_ns
 
 from . import process, runtime, wire
@@ -62,36 +65,41 @@ try:
 except (ValueError, OverflowError):
     pass
 
-# Per series: [count, sum_us, max_us, bucket 0, .., bucket len(BOUNDS_US)].
-_FIRST_BUCKET = 3
-_SERIES_SLOTS = _FIRST_BUCKET + len(BOUNDS_US) + 1
+#: Upper bounds of the buckets in ns, as :func:`_summary` compares them: a
+#: duration of ``d`` ns is ``d // 1000`` µs, at most ``b`` µs when below ``(b + 1) * 1000`` ns.
+_BOUNDS_NS = tuple((bound + 1) * 1000 for bound in BOUNDS_US)
+#: Durations a series keeps before they are folded into its summary: bounds a
+#: window's memory should the flush thread fall behind (it runs every second).
+FOLD_AT = 8192
 
 
 class HttpWindow:
     """The requests one framework served in the current window, by series.
 
-    ``series`` maps ``(method, route, status)`` to the counters above; it is
-    replaced by an empty dictionary at each flush. ``in_flight`` holds one
-    entry per request begun and not finished (appending to and popping from
-    a list is atomic, so the gauge needs no lock). ``loop`` and ``monitor``
-    are the asyncio event loop an ASGI app last ran on and its lag monitor.
+    ``series`` maps ``(method, route, status)`` to the durations (ns) of its
+    requests, in the order they ended: a request appends one int, and the
+    counts, sums and buckets are worked out at the flush (:func:`_summary`,
+    in C: a sort and one bisection per bound). A series whose list reaches
+    :data:`FOLD_AT` is folded into ``folded`` (same key, a summary) and starts
+    over. Both dictionaries are replaced by empty ones at each flush.
+    ``in_flight`` holds one entry per request begun and not finished
+    (appending to and popping from a deque is atomic and never reallocates,
+    so the gauge needs no lock). ``loop`` and ``monitor`` are the asyncio
+    event loop an ASGI app last ran on and its lag monitor.
     """
 
-    __slots__ = ("framework", "series", "admitted", "in_flight", "loop", "monitor")
+    __slots__ = ("framework", "series", "folded", "admitted", "in_flight", "loop", "monitor")
 
     def __init__(self, framework):
         self.framework = framework
-        self.series = {}
-        self.admitted = set()
-        self.in_flight = []
-        self.loop = None
-        self.monitor = None
+        self.reset()
 
     def reset(self):
         """Forget everything (in a forked child: the parent reports its own requests)."""
         self.series = {}
+        self.folded = {}
         self.admitted = set()
-        self.in_flight = []
+        self.in_flight = deque()
         self.loop = None
         self.monitor = None
 
@@ -115,38 +123,42 @@ def window(framework):
 
 
 def request_started(http_window):
-    """A request began: count it in flight, start the flush thread if due; returns its start (ns)."""
+    """A request began: count it in flight; returns its start (ns)."""
     http_window.in_flight.append(None)
-    if not _life[0]:
-        _start_flusher()
     return perf_counter_ns()
 
 
 def request_finished(http_window, method, route, status, started_ns):
-    """A request ended: add it to its series of the current window. Never raises."""
+    """A request ended: add its duration to its series of the current window. Never raises.
+
+    The first request a process completes also starts the flush thread and
+    marks the application ready.
+    """
     try:
-        finished = perf_counter_ns()
-        elapsed_us = (finished - started_ns) // 1000
+        elapsed_ns = perf_counter_ns() - started_ns
         if method not in METHODS:
             method = OTHER_METHOD
+        if route.__class__ is not str or not route:
+            route = str(route) if route else UNMATCHED_ROUTE
         key = (method, route, status)
-        bucket = _FIRST_BUCKET + bisect_left(BOUNDS_US, elapsed_us)
-        with _lock:
-            counters = http_window.series.get(key)
-            if counters is None:
-                counters = _new_series(http_window, key)
-            counters[0] += 1
-            counters[1] += elapsed_us
-            if elapsed_us > counters[2]:
-                counters[2] = elapsed_us
-            counters[bucket] += 1
+        _lock.acquire()
+        try:
+            durations = http_window.series.get(key)
+            if durations is None:
+                key, durations = _new_series(http_window, key)
+            durations.append(elapsed_ns)
+            if len(durations) >= FOLD_AT:
+                _fold(http_window, key, durations)
             first = _life[2] is None
             if first:
                 _life[2] = time_ns() // 1000
+        finally:
+            _lock.release()
         in_flight = http_window.in_flight
         if in_flight:  # empty only for a request begun before a fork reset the gauge
             in_flight.pop()
         if first:
+            _start_flusher()
             if not process.state.init_sent:
                 process.mark_ready("request")
             else:
@@ -156,18 +168,55 @@ def request_finished(http_window, method, route, status, started_ns):
 
 
 def _new_series(http_window, key):
-    """Counters for a key not yet in this window (called under _lock)."""
+    """``(key, durations)`` for a key not yet in this window (called under _lock).
+
+    The key is the one given, or its :data:`OTHER_ROUTE` series once
+    :data:`MAX_SERIES` keys were admitted.
+    """
     admitted = http_window.admitted
     if key not in admitted:
         if len(admitted) < MAX_SERIES:
             admitted.add(key)
         else:
             key = (key[0], OTHER_ROUTE, key[2])
-            counters = http_window.series.get(key)
-            if counters is not None:
-                return counters
-    counters = http_window.series[key] = [0] * _SERIES_SLOTS
-    return counters
+            durations = http_window.series.get(key)
+            if durations is not None:
+                return key, durations
+    durations = http_window.series[key] = []
+    return key, durations
+
+
+def _summary(durations_ns):
+    """``[count, sum ns, max ns, bucket counts...]`` of a list of durations (buckets as in :data:`BOUNDS_US`)."""
+    ordered = sorted(durations_ns)
+    summary = [len(ordered), sum(ordered), ordered[-1] if ordered else 0]
+    below = 0
+    for bound in _BOUNDS_NS:
+        upto = bisect_left(ordered, bound)
+        summary.append(upto - below)
+        below = upto
+    summary.append(len(ordered) - below)
+    return summary
+
+
+def _merge(into, summary):
+    """Add ``summary`` to ``into`` (both as :func:`_summary` gives them)."""
+    into[0] += summary[0]
+    into[1] += summary[1]
+    into[2] = max(into[2], summary[2])
+    for position in range(3, len(into)):
+        into[position] += summary[position]
+
+
+def _fold(http_window, key, durations):
+    """Fold a full list of durations into the series' summary and empty it (called under _lock)."""
+    summary = _summary(durations)
+    folded = http_window.folded.get(key)
+    if folded is None:
+        http_window.folded[key] = summary
+    else:
+        _merge(folded, summary)
+    del durations[:]
 
 
 def watch_loop(http_window, loop):
@@ -186,14 +235,18 @@ def take_window(http_window, window_end_unix_us):
     # Taken even when nothing is sent: the lag reported is this window's.
     lag_us, pending = monitor.take() if monitor is not None else (None, None)
     with _lock:
-        series = http_window.series
+        series, folded = http_window.series, http_window.folded
         if not series and not in_flight:
             return []
-        http_window.series = {}
-    rows = [
-        (method, route, status, counters[0], counters[1], counters[2], counters[_FIRST_BUCKET:])
-        for (method, route, status), counters in series.items()
-    ]
+        http_window.series, http_window.folded = {}, {}
+    rows = []
+    for (method, route, status), durations in series.items():
+        summary = _summary(durations)
+        earlier = folded.get((method, route, status))
+        if earlier is not None:
+            _merge(summary, earlier)
+        count, sum_ns, max_ns = summary[:3]
+        rows.append((method, route, status, count, sum_ns // 1000, max_ns // 1000, summary[3:]))
     return wire.http_bodies(
         http_window.framework,
         window_end_unix_us,

@@ -31,7 +31,7 @@ def fresh_window():
 
 
 class FakeClock:
-    """Replaces the clock :mod:`.web` reads, so durations are exact."""
+    """Replaces the clock :mod:`.web` and :mod:`.middleware` read, so durations are exact."""
 
     def __init__(self):
         self.now = 10**15
@@ -40,12 +40,12 @@ class FakeClock:
         self.now += us * 1000
 
     def __enter__(self):
-        self._saved = web.perf_counter_ns
-        web.perf_counter_ns = lambda: self.now
+        self._saved = web.perf_counter_ns, middleware.perf_counter_ns
+        web.perf_counter_ns = middleware.perf_counter_ns = lambda: self.now
         return self
 
     def __exit__(self, *exc_info):
-        web.perf_counter_ns = self._saved
+        web.perf_counter_ns, middleware.perf_counter_ns = self._saved
 
 
 def request(window, duration_us, method="GET", route="/r", status=200):
@@ -101,6 +101,24 @@ class AggregationTest(unittest.TestCase):
         self.assertEqual(row["buckets"], expected)
         self.assertEqual(row["max_us"], 99_000_000)
         self.assertEqual(row["sum_us"], sum(us for us, _ in cases))
+
+    def test_a_series_longer_than_the_fold_limit_is_folded_and_reported_whole(self):
+        window = fresh_window()
+        saved = web.FOLD_AT
+        web.FOLD_AT = 3
+        try:
+            durations = (10, 6000, 20, 300_000, 5000, 70, 12_000_000)
+            for us in durations:
+                request(window, us)
+                self.assertLess(len(window.series[("GET", "/r", 200)]), 3)
+        finally:
+            web.FOLD_AT = saved
+        (row,) = decoded(window)[0]["series"]
+        self.assertEqual((row["count"], row["sum_us"], row["max_us"]), (7, sum(durations), 12_000_000))
+        expected = [0] * (len(web.BOUNDS_US) + 1)
+        for bucket in (0, 1, 0, 7, 0, 0, 14):
+            expected[bucket] += 1
+        self.assertEqual(row["buckets"], expected)
 
     def test_methods_outside_the_standard_ones_are_one_label(self):
         window = fresh_window()
@@ -250,7 +268,7 @@ class WsgiMiddlewareTest(unittest.TestCase):
             self.assertEqual(len(self.window.in_flight), 1)
             self.assertEqual(list(chunks), [b"b", b"c"])
             response.close()
-        self.assertEqual(self.window.in_flight, [])
+        self.assertEqual(len(self.window.in_flight), 0)
         row = self.series()[("GET", "/x", 200)]
         self.assertEqual((row["count"], row["sum_us"]), (1, 40_000))
         self.assertEqual(body.closed, 1)
@@ -267,7 +285,7 @@ class WsgiMiddlewareTest(unittest.TestCase):
         response.close()
         self.assertEqual(body.closed, 2)
         self.assertEqual(self.series()[("GET", "/x", 200)]["count"], 1)
-        self.assertEqual(self.window.in_flight, [])
+        self.assertEqual(len(self.window.in_flight), 0)
 
     def test_a_body_abandoned_half_read_is_closed_once(self):
         class ClosingIterator:
@@ -316,7 +334,7 @@ class WsgiMiddlewareTest(unittest.TestCase):
                 self.wrap(app)(wsgi_environ(), StartResponse())
             self.assertIs(caught.exception, raised)
             self.assertEqual(self.series()[("GET", "/x", status)]["count"], 1)
-        self.assertEqual(self.window.in_flight, [])
+        self.assertEqual(len(self.window.in_flight), 0)
 
     def test_a_file_wrapper_body_is_returned_as_it_is(self):
         class FileWrapper:
@@ -421,7 +439,7 @@ class AsgiMiddlewareTest(unittest.TestCase):
                 asyncio.run(self.wrap(app)(asgi_scope(), nothing_to_receive, Sent()))
             self.assertIs(caught.exception, raised)
             self.assertEqual(self.series()[("GET", "/x", status)]["count"], 1)
-        self.assertEqual(self.window.in_flight, [])
+        self.assertEqual(len(self.window.in_flight), 0)
 
     def test_only_http_scopes_are_counted_and_nesting_counts_once(self):
         seen = []
