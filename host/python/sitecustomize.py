@@ -31,14 +31,17 @@ def _start_probe():
     collecting = gc.isenabled()
     gc.disable()
     runtime = None
+    measuring = False
     try:
         from pyrometer_probe import process, runtime
 
-        process.start(started)
+        measuring = process.start(started)
     except Exception:  # the probe must never stop the interpreter from starting
         pass
     finally:
-        if runtime is not None:
+        # Only a started probe restores the threshold (at the first
+        # collection, from its GC callback): switched off, it leaves it alone.
+        if measuring:
             runtime.keep_gc_schedule(before)
         if collecting:
             gc.enable()

@@ -305,6 +305,14 @@ class ImportProfileTest(unittest.TestCase):
         self.assertEqual(off.stdout.strip(), "False")
 
 
+    def test_switched_off_the_probe_leaves_the_gc_threshold_alone(self):
+        # On, the probe lifts the first threshold while it loads, and only its GC
+        # callback puts it back: off, there is no callback, so nothing may change.
+        code = "import gc\nprint(gc.get_threshold())\n"
+        own = run_python(code, None).stdout.strip()
+        off = run_python(code, self.receiver.path, {"PYROMETER_PROBE": "off"})
+        self.assertEqual(off.stdout.strip(), own, off.stderr)
+
 class SitecustomizeChainTest(unittest.TestCase):
     def test_existing_sitecustomize_runs_and_is_timed(self):
         with tempfile.TemporaryDirectory() as other, Receiver() as receiver:
