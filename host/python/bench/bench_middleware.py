@@ -1,109 +1,193 @@
-"""CPU cost of the probe (and its HTTP middleware) per Flask request, in instructions.
+"""CPU cost of the probe per served Flask request, in instructions.
 
-Wall-clock throughput on a shared VM swings by more than the effect measured,
-so this counts instructions with valgrind's cachegrind instead, which the
-machine's load does not move (the process's layout still does, by several
-per cent between runs: see the README's figures): the bundled
-Flask app (``examples/web/flask_app.py``) serves its hello-world route as a
-WSGI call, in-process (no server, no sockets), ``LOW`` and ``HIGH`` times in
-two runs; (I(HIGH) - I(LOW)) / (HIGH - LOW) is the cost of one request with
-start-up cancelled out. It does so without the probe and with it (probe and
-middleware on, sending to a socket nobody reads), for several
-``PYTHONHASHSEED`` values: the seed moves how often Flask's dictionary lookups
-collide, by a few per cent either way, so one seed alone says little.
-Address randomisation is off (``setarch -R``): objects hashed by identity
-would otherwise lay out dictionaries differently in every run.
+Wall-clock throughput on a shared VM swings by more than the effect measured
+(see the service bench, ``cargo bench -p pyrometer-tests --bench service``),
+so this counts what the request path executes instead: the bundled Flask app
+(``examples/web/flask_app.py``) served by gunicorn (one sync worker) under
+valgrind's callgrind, in the three setups of the service bench -- gunicorn
+started directly, under ``pyrometer run`` (probe and HTTP middleware), and
+under ``pyrometer run`` with ``PYROMETER_PROBE=off`` (a control: everything
+but the measuring). Each service is warmed up, then the worker's counters are
+zeroed, ``--requests`` requests are served one after the other over loopback,
+and the worker's counters are dumped: instructions per request, start-up
+excluded.
 
-The collector is off during the requests: where its collections land (and
-whether a full one falls between ``LOW`` and ``HIGH``) depends on every
-allocation since start-up, the probe's included, and moved the per-request
-figure by up to 15 % either way -- a change of layout, not work done per
-request. What is left is what the middleware executes.
+Counts are per thread (``--separate-threads``); the figure is the worker's
+main thread, where the requests run. The probe's flush thread works once per
+window (every second, not per request) and valgrind slows the requests about
+fifty-fold, so its share per request here would be fifty times too big: it
+is printed apart, in all.
 
-Usage: ``python3 host/python/bench/bench_middleware.py [--python PATH] [--seeds N]``
-(needs ``apt-get install valgrind`` and ``pip install flask``).
+CPython seeds its string hashing per process, and the seed moves how often
+dictionary lookups in Flask's and Werkzeug's hot paths collide, so the three
+setups run with the same ``PYTHONHASHSEED``, for several seeds.
+
+Usage: ``python3 host/python/bench/bench_middleware.py [--pyrometer PATH] [--seeds N] [--requests N]``
+(needs ``apt-get install valgrind``, ``pip install flask gunicorn`` and a
+release build: ``cargo build --release -p pyrometer``).
 """
 
 import argparse
+import glob
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROBE_DIR = os.path.dirname(HERE)
-WEB_DIR = os.path.join(PROBE_DIR, "..", "..", "examples", "web")
-LOW, HIGH = 1000, 3000
-
-# The workload: the hello-world route as a WSGI call, as a server would make it.
-WORKLOAD = r"""
-import io, sys
-sys.path.insert(0, sys.argv[2])
-from flask_app import app
-def start_response(status, headers, exc_info=None):
-    pass
-def environ():
-    return {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "localhost",
-            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr}
-import gc
-gc.collect()
-gc.disable()
-for _ in range(int(sys.argv[1])):
-    body = app(environ(), start_response)
-    for chunk in body:
-        pass
-    body.close()
-"""
+ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+WEB_DIR = os.path.join(ROOT, "examples", "web")
+#: The setups, in the order they are printed; the first is the baseline.
+MODES = ("direct", "pyrometer run", "run, probe off")
+WARM_UP_REQUESTS = 100
 
 
-def instructions(python, requests, seed, probe, scratch):
-    """Instructions cachegrind counted for one run of the workload."""
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(port):
+    """One ``GET /`` on a new connection; True when it was answered 200."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            response = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                response += chunk
+        return response.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+    except OSError:
+        return False
+
+
+def children(pid):
+    """Process ids whose parent is ``pid``."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
+def start(mode, seed, pyrometer, gunicorn, scratch):
+    """Starts the service of ``mode`` under callgrind; returns (process, port, worker pid)."""
+    port = free_port()
     env = dict(os.environ, PYTHONHASHSEED=str(seed))
-    env.pop("PYTHONPATH", None)
-    env.pop("PYROMETER_PROBE_SOCKET", None)
-    if probe:
-        env["PYTHONPATH"] = PROBE_DIR
-        env["PYROMETER_PROBE_SOCKET"] = os.path.join(scratch, "nobody.sock")
-    out = os.path.join(scratch, "cg.%d.%d.%d" % (seed, probe, requests))
-    script = os.path.join(scratch, "workload.py")
-    subprocess.run(
-        ["setarch", "-R", "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=" + out,
-         python, script, str(requests), WEB_DIR],
-        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    with open(out) as f:
-        for line in f:
-            if line.startswith("summary:"):
-                return int(line.split()[1])
-    raise RuntimeError("no summary in " + out)
+    env.pop("PYROMETER_PROBE", None)
+    command = []
+    if mode != "direct":
+        command = [pyrometer, "run", "--listen", "127.0.0.1:0", "--"]
+    if mode == "run, probe off":
+        env["PYROMETER_PROBE"] = "off"
+    out = os.path.join(scratch, "cg.%d.%s.%%p" % (seed, mode.replace(" ", "_").replace(",", "")))
+    command += ["valgrind", "--tool=callgrind", "--trace-children=yes", "--separate-threads=yes",
+                "--callgrind-out-file=" + out, gunicorn, "-w", "1", "-b", "127.0.0.1:%d" % port, "flask_app:app"]
+    service = subprocess.Popen(command, env=env, cwd=WEB_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not get(port):
+        if service.poll() is not None or time.monotonic() > deadline:
+            stop(service)
+            sys.exit("bench_middleware: the %s service never answered (is gunicorn installed?)" % mode)
+        time.sleep(0.5)
+    # gunicorn's master is the service itself or, under pyrometer, its child;
+    # the worker is the master's only child.
+    master = service.pid if mode == "direct" else children(service.pid)[0]
+    (worker,) = children(master)
+    return service, port, worker
+
+
+def stop(service):
+    try:
+        os.killpg(service.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    service.wait()
+
+
+def dumped(scratch, worker):
+    """Instructions of each thread of ``worker`` in its first dump: {thread number: Ir}."""
+    counts = {}
+    for path in glob.glob(os.path.join(scratch, "cg.*.%d.1-*" % worker)):
+        thread = int(path.rsplit("-", 1)[1])
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    counts[thread] = int(line.split()[1])
+                    break
+    return counts
+
+
+def measure(mode, seed, requests, pyrometer, gunicorn, scratch):
+    """(main-thread instructions per request, other threads' instructions) of one service."""
+    service, port, worker = start(mode, seed, pyrometer, gunicorn, scratch)
+    try:
+        for _ in range(WARM_UP_REQUESTS):
+            get(port)
+        subprocess.run(["callgrind_control", "-z", str(worker)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(requests):
+            if not get(port):
+                sys.exit("bench_middleware: a request to the %s service failed" % mode)
+        subprocess.run(["callgrind_control", "-d", str(worker)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        stop(service)
+    counts = dumped(scratch, worker)
+    if 1 not in counts:
+        sys.exit("bench_middleware: no callgrind dump for the %s worker" % mode)
+    return counts[1] / requests, sum(v for thread, v in counts.items() if thread != 1)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--pyrometer", default=os.path.join(ROOT, "target", "release", "pyrometer"))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        sys.exit("bench_middleware: valgrind is missing (apt-get install valgrind)")
-    python = os.path.realpath(args.python)  # not a pyenv shim: valgrind must see the interpreter
+    for tool, install in (("valgrind", "apt-get install valgrind"), ("callgrind_control", "apt-get install valgrind"),
+                          ("gunicorn", "python3 -m pip install flask gunicorn")):
+        if shutil.which(tool) is None:
+            sys.exit("bench_middleware: %s is missing (%s)" % (tool, install))
+    if not os.access(args.pyrometer, os.X_OK):
+        sys.exit("bench_middleware: no pyrometer at %s (cargo build --release -p pyrometer)" % args.pyrometer)
+    # The script beside the interpreter rather than a pyenv shim, which valgrind would trace too.
+    beside = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "gunicorn")
+    gunicorn = beside if os.access(beside, os.X_OK) else shutil.which("gunicorn")
+    ratios = {mode: [] for mode in MODES[1:]}
     with tempfile.TemporaryDirectory() as scratch:
-        with open(os.path.join(scratch, "workload.py"), "w") as f:
-            f.write(WORKLOAD)
-        ratios = []
         for seed in range(1, args.seeds + 1):
-            per_request = []
-            for probe in (False, True):
-                low = instructions(python, LOW, seed, probe, scratch)
-                high = instructions(python, HIGH, seed, probe, scratch)
-                per_request.append((high - low) / (HIGH - LOW))
-            without, with_probe = per_request
-            ratios.append(with_probe / without)
-            print("PYTHONHASHSEED=%d: %.0f instructions/request without the probe, %.0f with (%+.1f %%)"
-                  % (seed, without, with_probe, (with_probe / without - 1) * 100))
-        mean = sum(ratios) / len(ratios)
-        print("mean over %d seeds: %+.1f %% instructions per Flask request (%s)" % (len(ratios), (mean - 1) * 100, python))
+            # The setups of a seed run side by side: instruction counts do not
+            # depend on what else the machine runs.
+            with ThreadPoolExecutor(len(MODES)) as pool:
+                futures = {
+                    mode: pool.submit(measure, mode, seed, args.requests, args.pyrometer, gunicorn, scratch)
+                    for mode in MODES
+                }
+                figures = {mode: future.result() for mode, future in futures.items()}
+            for mode in MODES:
+                print("PYTHONHASHSEED=%d %-15s %8.0f instructions/request (main thread); other threads %d in all"
+                      % (seed, mode, figures[mode][0], figures[mode][1]), flush=True)
+            base = figures[MODES[0]][0]
+            for mode in MODES[1:]:
+                ratios[mode].append(figures[mode][0] / base)
+    for mode in MODES[1:]:
+        these = ratios[mode]
+        print("%-15s %+.2f %% instructions per request, mean of %d seeds (%s)"
+              % (mode, (sum(these) / len(these) - 1) * 100, len(these),
+                 ", ".join("%+.2f" % ((r - 1) * 100) for r in these)))
 
 
 if __name__ == "__main__":

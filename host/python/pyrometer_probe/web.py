@@ -34,6 +34,7 @@ workers before serving (gunicorn, uWSGI) forks a process without it.
 import os
 import _thread
 from bisect import bisect_left
+from array import array
 from collections import deque
 from time import perf_counter_ns, time_ns
 
@@ -77,9 +78,10 @@ class HttpWindow:
     """The requests one framework served in the current window, by series.
 
     ``series`` maps ``(method, route, status)`` to the durations (ns) of its
-    requests, in the order they ended: a request appends one int, and the
-    counts, sums and buckets are worked out at the flush (:func:`_summary`,
-    in C: a sort and one bisection per bound). A series whose list reaches
+    requests, in the order they ended, as an ``array('q')``: a request
+    appends 8 bytes (no object kept per request), and the counts, sums and
+    buckets are worked out at the flush (:func:`_summary`, in C: a sort and
+    one bisection per bound). A series whose list reaches
     :data:`FOLD_AT` is folded into ``folded`` (same key, a summary) and starts
     over. Both dictionaries are replaced by empty ones at each flush.
     ``in_flight`` holds one entry per request begun and not finished
@@ -182,7 +184,7 @@ def _new_series(http_window, key):
             durations = http_window.series.get(key)
             if durations is not None:
                 return key, durations
-    durations = http_window.series[key] = []
+    durations = http_window.series[key] = array("q")
     return key, durations
 
 
