@@ -18,7 +18,13 @@
 //!   5 % between seeds (cachegrind), with or without the probe. One pair of
 //!   processes would bake one draw of that into the result, so the bench
 //!   runs several groups of services ("pairs"), each with the same
-//!   `PYTHONHASHSEED` (1, 2, ...) on every service, and averages them.
+//!   `PYTHONHASHSEED` (1, 2, ...) on every service, and averages them. Two
+//!   processes of the same setup and seed still differ by several per cent
+//!   (address layout): the processes vary more than the moments, so the
+//!   default is many groups with one cycle of burst orders each.
+//!
+//! What the request path executes, which this machine's noise does not move,
+//! is counted by `host/python/bench/bench_middleware.py` (callgrind).
 //!
 //! A third service in each pair is a control: `pyrometer run` with
 //! `PYROMETER_PROBE=off` -- the sidecar, the environment and the probe's
@@ -41,10 +47,10 @@
 //!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`).
-//! `PYROMETER_BENCH_PAIRS` (default 6) sets the number of service pairs,
-//! `PYROMETER_BENCH_ROUNDS` (default 12, per pair) and
-//! `PYROMETER_BENCH_BURST_SECONDS` (default 0.5) the number and length of
-//! the bursts.
+//! `PYROMETER_BENCH_PAIRS` (default 16) sets the number of service pairs,
+//! `PYROMETER_BENCH_ROUNDS` (default 30, per pair: five cycles of the burst
+//! orders) and `PYROMETER_BENCH_BURST_SECONDS` (default 0.1) the number and
+//! length of the bursts.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -63,8 +69,11 @@ use pyrometer_tests::{percentile, pyrometer_bin};
 /// adding noise.
 const SERVER_CPU: &str = "1";
 const CLIENT_CPU: &str = "0";
-/// Client threads (closed loop: each sends its next request when the last is answered).
-const CLIENTS: usize = 4;
+/// Client threads (closed loop: each sends its next request when the last is
+/// answered). Enough that a connection is always waiting when the worker
+/// finishes one: the worker's CPU, not the clients', sets the pace, so
+/// throughput follows its cost per request.
+const CLIENTS: usize = 8;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -230,6 +239,28 @@ fn p99(windows: &[Window]) -> f64 {
     all[(all.len() * 99 / 100).min(all.len() - 1)]
 }
 
+/// (steal, total) jiffies of all CPUs from `/proc/stat`: the share of time
+/// the hypervisor gave to other guests, printed with the figures because on
+/// a shared VM it is the noise that moves them most.
+fn cpu_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    (fields.get(7).copied().unwrap_or(0), fields.iter().sum())
+}
+
+/// Percentage of time stolen between two [`cpu_jiffies`] readings.
+fn steal_percent(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1).max(1);
+    after.0.saturating_sub(before.0) as f64 * 100.0 / total as f64
+}
+
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -244,9 +275,9 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    let burst = setting("PYROMETER_BENCH_BURST_SECONDS", 0.5);
-    let rounds = setting("PYROMETER_BENCH_ROUNDS", 12.0) as usize;
-    let pairs = setting("PYROMETER_BENCH_PAIRS", 6.0) as usize;
+    let burst = setting("PYROMETER_BENCH_BURST_SECONDS", 0.1);
+    let rounds = setting("PYROMETER_BENCH_ROUNDS", 30.0) as usize;
+    let pairs = setting("PYROMETER_BENCH_PAIRS", 16.0) as usize;
     let pinned = Command::new("taskset")
         .args([
             "-a",
@@ -262,7 +293,9 @@ fn main() {
     let mut windows: [Vec<Window>; 3] = Default::default();
     // Per mode, each pair's throughput against the pair's baseline.
     let mut pair_ratios: [Vec<f64>; 3] = Default::default();
+    let run_started = cpu_jiffies();
     for pair in 0..pairs {
+        let pair_started = cpu_jiffies();
         let seed = (pair + 1).to_string();
         let servers: Vec<(u16, Child)> = MODES
             .iter()
@@ -296,13 +329,21 @@ fn main() {
             .zip(&pair_windows)
             .map(|((_, label), w)| format!("{label} {:.0} req/s", throughput(w)))
             .collect();
-        eprintln!("pair {pair} (PYTHONHASHSEED={seed}): {}", line.join(", "));
+        eprintln!(
+            "pair {pair} (PYTHONHASHSEED={seed}): {}; steal {:.0} %",
+            line.join(", "),
+            steal_percent(pair_started, cpu_jiffies())
+        );
         for (mode, these) in pair_windows.into_iter().enumerate() {
             pair_ratios[mode].push(throughput(&these) / base);
             windows[mode].extend(these);
         }
     }
     report(&windows, &pair_ratios, rounds, burst);
+    println!(
+        "  CPU time stolen by the hypervisor during the run: {:.0} %",
+        steal_percent(run_started, cpu_jiffies())
+    );
 }
 
 /// The order of the three modes in round `round`: a rotation, reversed in
