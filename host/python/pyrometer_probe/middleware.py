@@ -156,6 +156,7 @@ def wsgi_method(call, framework, route_of=_stored_route):
         exchange.environ = environ
         exchange.respond = start_response
         exchange.status = exchange.route = exchange.body = None
+        # web.request_started, inlined: one Python call less per request.
         window.in_flight.append(None)
         exchange.started = perf_counter_ns()
         try:
