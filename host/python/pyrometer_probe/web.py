@@ -1,8 +1,9 @@
 """HTTP request aggregation: per-window latency histograms, sent as ``http`` records.
 
-Data enters from the WSGI/ASGI middleware (:mod:`.middleware`), two calls per
-request: :func:`request_started` (the in-flight gauge goes up) and
-:func:`request_finished` (the request joins its series). A series is one
+Data enters from the WSGI/ASGI middleware (:mod:`.middleware`), two steps per
+request: :func:`request_started` (the in-flight gauge goes up; the WSGI
+wrapper does the same inline) and :func:`request_finished` (the request
+joins its series). A series is one
 ``(method, route template, status)`` of one framework; per window it is
 sent as a count, the sum and maximum of the durations in µs and
 non-cumulative bucket counts over :data:`BOUNDS_US`. Data leaves as ``http``
@@ -12,10 +13,10 @@ request, and once more at exit, before the ``exit`` record. A window with no
 completed request and nothing in flight sends nothing.
 
 The per-request path is kept short, as it runs in the application's request
-loop: a request appends its duration (ns) to its series' list -- no
+loop: a request appends its duration (ns) to its series' array -- no
 bucketing, no division, no system call, one lock held for the dictionary
-lookup and the append -- and the flush works the lists out in C (a sort, one
-bisection per bound). The first completed request of a process is its "ready" time
+lookup and the append -- and the flush works the arrays out in C (a sort,
+one bisection per bound). The first completed request of a process is its "ready" time
 (``first_response_unix_us``); if the process has not sent its ``init`` record
 yet, it marks the application ready then (``ready_reason`` ``request``), which
 sends the import profile.
@@ -33,8 +34,8 @@ workers before serving (gunicorn, uWSGI) forks a process without it.
 
 import os
 import _thread
-from bisect import bisect_left
 from array import array
+from bisect import bisect_left
 from collections import deque
 from time import perf_counter_ns, time_ns
 
@@ -81,7 +82,7 @@ class HttpWindow:
     requests, in the order they ended, as an ``array('q')``: a request
     appends 8 bytes (no object kept per request), and the counts, sums and
     buckets are worked out at the flush (:func:`_summary`, in C: a sort and
-    one bisection per bound). A series whose list reaches
+    one bisection per bound). A series whose array reaches
     :data:`FOLD_AT` is folded into ``folded`` (same key, a summary) and starts
     over. Both dictionaries are replaced by empty ones at each flush.
     ``in_flight`` holds one entry per request begun and not finished
@@ -189,7 +190,7 @@ def _new_series(http_window, key):
 
 
 def _summary(durations_ns):
-    """``[count, sum ns, max ns, bucket counts...]`` of a list of durations (buckets as in :data:`BOUNDS_US`)."""
+    """``[count, sum ns, max ns, bucket counts...]`` of some durations in ns (buckets as in :data:`BOUNDS_US`)."""
     ordered = sorted(durations_ns)
     summary = [len(ordered), sum(ordered), ordered[-1] if ordered else 0]
     below = 0
@@ -211,7 +212,7 @@ def _merge(into, summary):
 
 
 def _fold(http_window, key, durations):
-    """Fold a full list of durations into the series' summary and empty it (called under _lock)."""
+    """Fold a full array of durations into the series' summary and empty it (called under _lock)."""
     summary = _summary(durations)
     folded = http_window.folded.get(key)
     if folded is None:
