@@ -49,12 +49,9 @@ _UNMATCHED = web.UNMATCHED_ROUTE
 
 
 def _route(route_of, self, request):
-    """``route_of``'s answer as a label; a failing or empty lookup is ``<unmatched>``."""
+    """``route_of``'s answer; a failing lookup is ``<unmatched>`` (:func:`.web.request_finished` labels the rest)."""
     try:
-        route = route_of(self, request)
-        if not route:
-            return _UNMATCHED
-        return route if route.__class__ is str else str(route)
+        return route_of(self, request)
     except Exception:
         return _UNMATCHED
 
@@ -103,6 +100,8 @@ class _WsgiExchange:
         """The application's ``start_response``: note the status (and the route), then pass it on."""
         self.status = status
         if self.route is None:
+            # _route, inlined (one Python call less per request); None stays
+            # the mark of a route not asked for yet.
             try:
                 self.route = self.route_of(self.app, self.environ) or _UNMATCHED
             except Exception:

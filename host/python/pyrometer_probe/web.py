@@ -142,7 +142,7 @@ def request_finished(http_window, method, route, status, started_ns):
         if method not in METHODS:
             method = OTHER_METHOD
         if route.__class__ is not str or not route:
-            route = str(route) if route else UNMATCHED_ROUTE
+            route = _route_label(route)
         key = (method, route, status)
         _lock.acquire()
         try:
@@ -168,6 +168,16 @@ def request_finished(http_window, method, route, status, started_ns):
                 process.send_fork_imports()
     except Exception:
         pass
+
+
+def _route_label(route):
+    """A route that is not a non-empty string as a label: empty or failing to print is :data:`UNMATCHED_ROUTE`."""
+    if not route:
+        return UNMATCHED_ROUTE
+    try:
+        return str(route)
+    except Exception:
+        return UNMATCHED_ROUTE
 
 
 def _new_series(http_window, key):

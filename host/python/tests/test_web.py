@@ -120,6 +120,22 @@ class AggregationTest(unittest.TestCase):
             expected[bucket] += 1
         self.assertEqual(row["buckets"], expected)
 
+    def test_routes_that_are_not_strings_become_labels(self):
+        class Printed:
+            def __str__(self):
+                return "/printed"
+
+        class Hostile:
+            def __str__(self):
+                raise RuntimeError("no")
+
+        window = fresh_window()
+        for route in (None, "", Printed(), Hostile()):
+            request(window, 100, route=route)
+        found = series_of(decoded(window))
+        self.assertEqual(found[("GET", web.UNMATCHED_ROUTE, 200)]["count"], 3)
+        self.assertEqual(found[("GET", "/printed", 200)]["count"], 1)
+
     def test_methods_outside_the_standard_ones_are_one_label(self):
         window = fresh_window()
         for method in ("BREW", "get", None, "PATCH"):
