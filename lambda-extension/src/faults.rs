@@ -24,6 +24,14 @@ impl Faults {
         }
     }
 
+    /// Counts the exporters that could not be built from the configuration
+    /// (at setup, and again when a SnapStart environment re-targets them).
+    pub(crate) fn exporters_left_out<E: Display>(&mut self, errors: impl IntoIterator<Item = E>) {
+        for e in errors {
+            self.report("config", format!("exporter left out: {e}"));
+        }
+    }
+
     /// Whether any fault was seen.
     pub(crate) fn any(&self) -> bool {
         !self.counts.is_empty()

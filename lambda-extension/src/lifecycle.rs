@@ -152,9 +152,7 @@ fn setup(
     let function = function_from_env();
     let identity = Identity::for_function(&function, Identity::instance_from_env());
     let (sink, errors) = MetricsSink::lenient(&config.export, identity.clone());
-    for e in errors {
-        faults.report("config", format!("exporter left out: {e}"));
-    }
+    faults.exporters_left_out(errors);
     if config.fail_init_on_error && faults.any() {
         return Err(faults);
     }

@@ -57,10 +57,9 @@ impl Plugins {
     /// The set, once loaded (waiting for the loader the first time);
     /// problems met while loading are reported then.
     pub(crate) fn get(&mut self, faults: &mut Faults) -> Option<&mut PluginSet> {
-        if let Self::Loading(_) = self {
-            let Self::Loading(thread) = std::mem::replace(self, Self::Ready(None)) else {
-                unreachable!("matched just above");
-            };
+        if matches!(self, Self::Loading(_))
+            && let Self::Loading(thread) = std::mem::replace(self, Self::Ready(None))
+        {
             match thread.join() {
                 Ok((set, errors)) => {
                     report(errors, faults);

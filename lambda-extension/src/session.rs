@@ -137,10 +137,8 @@ impl Session {
             instance: Identity::restored_instance(),
             ..identity
         };
-        for e in self.sink.reidentify(&export, &identity) {
-            self.faults
-                .report("config", format!("exporter left out: {e}"));
-        }
+        let left_out = self.sink.reidentify(&export, &identity);
+        self.faults.exporters_left_out(left_out);
     }
 
     /// Handles one INVOKE: waits (bounded) for its end, analyzes, flushes.

@@ -52,8 +52,8 @@ fn main() {
     let bin = extension_bin();
     let size = std::fs::metadata(&bin).map_or(0, |m| m.len());
     println!("binary: {:.1} MB ({})", size as f64 / 1e6, bin.display());
-    // The two configurations alternate, so a change in the machine's speed
-    // during the run reaches both.
+    // The configurations alternate, so a change in the machine's speed
+    // during the run reaches all of them.
     // With PYROMETER_FAIL_INIT_ON_ERROR=1 the plugins load before the first
     // `next` (a failing plugin must be able to fail the init); by default
     // they load on their own thread, alongside.

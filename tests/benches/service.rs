@@ -231,12 +231,11 @@ fn load(port: u16, seconds: f64) -> (Vec<f64>, f64) {
 
 /// p99 latency (ms) over every request of `windows`.
 fn p99(windows: &[Window]) -> f64 {
-    let mut all: Vec<f64> = windows
+    let all = windows
         .iter()
         .flat_map(|w| w.latencies_ms.iter().copied())
         .collect();
-    all.sort_by(f64::total_cmp);
-    all[(all.len() * 99 / 100).min(all.len() - 1)]
+    percentile(all, 0.99)
 }
 
 /// (steal, total) jiffies of all CPUs from `/proc/stat`: the share of time

@@ -632,24 +632,25 @@ fn setup_faults_never_fail_the_function_unless_asked_to() {
         "the Pushgateway still gets everything: {text}"
     );
 
+    let opt_in = ("PYROMETER_FAIL_INIT_ON_ERROR", "1");
     let mut opted_in = faults.to_vec();
-    opted_in.push(("PYROMETER_FAIL_INIT_ON_ERROR", "1"));
-    let mut function = start_function("ext/fail-init", &gw.url, &opted_in);
-    let outcome = function.emulator.invoke("{}").expect("invoke");
-    assert_ne!(
-        outcome.status,
-        Status::Success,
-        "the opt-in turns setup faults into init/error: {outcome:?}"
-    );
-
+    opted_in.push(opt_in);
     // Plugins load alongside the runtime's init by default; with the opt-in
     // they load before `next`, so a plugin alone can still fail the init.
-    let plugin_only = [faults[0], ("PYROMETER_FAIL_INIT_ON_ERROR", "1")];
-    let mut function = start_function("ext/fail-init-plugin", &gw.url, &plugin_only);
-    let outcome = function.emulator.invoke("{}").expect("invoke");
-    assert_ne!(
-        outcome.status,
-        Status::Success,
-        "a plugin that does not load fails the init when asked to: {outcome:?}"
+    let plugin_only = [faults[0], opt_in];
+    let fails_init = |name: &str, env: &[(&str, &str)], why: &str| {
+        let mut function = start_function(name, &gw.url, env);
+        let outcome = function.emulator.invoke("{}").expect("invoke");
+        assert_ne!(outcome.status, Status::Success, "{why}: {outcome:?}");
+    };
+    fails_init(
+        "ext/fail-init",
+        &opted_in,
+        "the opt-in turns setup faults into init/error",
+    );
+    fails_init(
+        "ext/fail-init-plugin",
+        &plugin_only,
+        "a plugin that does not load fails the init when asked to",
     );
 }
