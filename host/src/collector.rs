@@ -728,7 +728,9 @@ impl Collector {
         self.late.push(report);
     }
 
-    fn was_completed(&self, request_id: &str) -> bool {
+    /// Whether `request_id` was completed (among the recent ones): unlike
+    /// `is_complete`, false for an invocation not opened yet.
+    pub fn was_completed(&self, request_id: &str) -> bool {
         self.recent.iter().any(|(id, _)| id == request_id)
     }
 

@@ -144,13 +144,19 @@ impl Session {
     /// Handles one INVOKE: waits (bounded) for its end, analyzes, flushes.
     pub(crate) fn on_invoke(&mut self, request_id: &str, deadline_unix_ms: u64) {
         self.resume();
+        // Lambda hands an INVOKE to the runtime and the extensions alike, and
+        // a busy extension may take it after the runtime is done: the queue
+        // can already hold this invocation's end. It is current while the
+        // queue is fed, so that end still gets its sample.
+        self.current = Some(request_id.to_owned());
         self.take_queued();
         let gap = self.flush.invoked(Instant::now());
         self.collector.open(request_id, now_unix_ms());
-        if let Some(sample) = self.runtime.sample(&mut self.faults) {
+        if !self.collector.is_complete(request_id)
+            && let Some(sample) = self.runtime.sample(&mut self.faults)
+        {
             self.collector.on_process_sample(request_id, false, sample);
         }
-        self.current = Some(request_id.to_owned());
         self.opened_any = true;
         self.awaiting_report = Some(request_id.to_owned());
         let limit_ms = match deadline_unix_ms {
@@ -256,14 +262,17 @@ impl Session {
     /// Samples the runtime as the record that may complete the current
     /// invocation is fed (`request_id`: the one the record names, if it
     /// does), so the end sample lands on the invocation before it is closed.
+    /// An invocation whose end came before its INVOKE was handled is opened
+    /// here, as feeding the record would have opened it.
     fn sample_at_completion(&mut self, request_id: Option<&String>) {
         let Some(current) = &self.current else {
             return;
         };
-        if request_id.is_some_and(|id| id != current) || self.collector.is_complete(current) {
+        if request_id.is_some_and(|id| id != current) || self.collector.was_completed(current) {
             return;
         }
         if let Some(sample) = self.runtime.sample(&mut self.faults) {
+            self.collector.open(current, now_unix_ms());
             self.collector.on_process_sample(current, true, sample);
         }
     }
@@ -361,4 +370,85 @@ pub(crate) fn now_unix_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use pyrometer::collector::CollectorConfig;
+    use pyrometer::model::{PythonInit, PythonRuntime, Status};
+    use pyrometer::sources::probe::{ProbeInit, ProbeInvocation, ProbeMessage};
+
+    use super::*;
+    use crate::inputs::channel;
+
+    fn probe(record: ProbeRecord) -> Input {
+        Input::Probe(Box::new(ProbeMessage {
+            pid: std::process::id(),
+            seq: 1,
+            dropped: 0,
+            record,
+        }))
+    }
+
+    fn session() -> (std::sync::mpsc::SyncSender<Input>, Session) {
+        let (tx, rx) = channel();
+        let mut faults = Faults::default();
+        let identity = Identity {
+            job: "test".into(),
+            function_name: "f".into(),
+            function_version: "1".into(),
+            instance: "i".into(),
+        };
+        let session = Session::new(
+            Collector::new(CollectorConfig {
+                deadline_ms: 1000.0,
+                expect_probe: true,
+            }),
+            Sources {
+                inputs: rx,
+                telemetry: None,
+            },
+            MetricsSink::without_exporters(&identity),
+            Plugins::now(&[], &mut faults),
+            FunctionInfo::default(),
+            FlushStrategy::End,
+            faults,
+        );
+        (tx, session)
+    }
+
+    #[test]
+    fn an_invocation_that_ended_before_its_invoke_was_handled_is_still_sampled() {
+        let (tx, mut session) = session();
+        let init = ProbeInit {
+            init: PythonInit::default(),
+            profile_id: 1,
+            profile_modules: 0,
+        };
+        let invocation = ProbeInvocation {
+            request_id: Some("r1".into()),
+            number: 1,
+            cold_start: true,
+            proactive_init: false,
+            start_unix_us: 1_000_000,
+            duration_ns: 1_000_000,
+            status: Status::Success,
+            error_type: None,
+            runtime: PythonRuntime::default(),
+            probe_ns: 0,
+        };
+        // Both queued before INVOKE is handled: the extension was late.
+        tx.send(probe(ProbeRecord::Init(init))).expect("queue");
+        tx.send(probe(ProbeRecord::Invocation(invocation)))
+            .expect("queue");
+        session.on_invoke("r1", 0);
+        let text = session.sink.registry().handle().render();
+        let fds = text
+            .lines()
+            .find(|line| line.starts_with("process_open_fds"))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<f64>().ok());
+        assert!(fds.is_some_and(|n| n >= 1.0), "{text}");
+        assert!(!session.faults.any(), "{}", session.faults.summary());
+    }
 }
