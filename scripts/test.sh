@@ -49,8 +49,8 @@ cargo build --release --workspace --bins
 step "Rust tests (host, end-to-end with compiled plugins)"
 cargo test --release --workspace --no-fail-fast
 
-step "plugin kit unit tests (native)"
-(cd plugins && CARGO_TARGET_DIR="$root/target/guests/kit-native" cargo test --target x86_64-unknown-linux-gnu -p pyrometer-plugin-kit)
+step "plugin and plugin-kit unit tests (native)"
+(cd plugins && CARGO_TARGET_DIR="$root/target/guests/kit-native" cargo test --target x86_64-unknown-linux-gnu)
 
 step "Python probe tests on every CPython Lambda runs (3.9 - 3.13)"
 host/python/run-tests.sh

@@ -150,15 +150,9 @@ impl ColdStartBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pyrometer_plugin_kit::config::pairs;
     use pyrometer_plugin_kit::log::MemoryLog;
     use pyrometer_plugin_kit::{FunctionInfo, Invocations, analyze, configure, fixtures};
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     /// One invocation per `(cold_start, init_ms)`.
     fn batch(function: &str, invocations: &[(bool, f64)]) -> Batch {

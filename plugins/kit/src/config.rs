@@ -275,16 +275,19 @@ fn parse_count(key: &str, value: &str, bounds: Bounds) -> Result<usize, ConfigEr
     }
 }
 
+/// Key/value pairs as the host hands them to `configure`, from string
+/// slices: what plugin tests write to configure a plugin.
+#[cfg(any(test, feature = "fixtures"))]
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn defaults_apply_to_an_empty_config() {

@@ -309,15 +309,9 @@ impl Knobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pyrometer_plugin_kit::config::pairs;
     use pyrometer_plugin_kit::log::MemoryLog;
     use pyrometer_plugin_kit::{FunctionInfo, Invocations, analyze, configure, fixtures};
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     fn batch(samples: &[(f64, Status)]) -> Batch {
         let n = samples.len();

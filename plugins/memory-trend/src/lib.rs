@@ -260,6 +260,7 @@ fn leak_message(points: &[(f64, f64)], fit: &LinearFit, memory_size_mb: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pyrometer_plugin_kit::config::pairs;
     use pyrometer_plugin_kit::log::MemoryLog;
     use pyrometer_plugin_kit::{FunctionInfo, Invocations, analyze, configure, fixtures};
 
@@ -496,12 +497,6 @@ mod tests {
 
     #[test]
     fn config_is_checked() {
-        let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
-            items
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
         let err = configure::<MemoryTrend>(&pairs(&[("window", "8"), ("min_samples", "10")]))
             .expect_err("conflict");
         assert!(

@@ -250,6 +250,7 @@ fn us_to_ms(us: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pyrometer_plugin_kit::config::pairs;
     use pyrometer_plugin_kit::log::MemoryLog;
     use pyrometer_plugin_kit::{FunctionInfo, Origin, configure, fixtures};
 
@@ -297,11 +298,7 @@ mod tests {
     }
 
     fn run(config: &[(&str, &str)], batch: &Batch) -> Output {
-        let pairs: Vec<(String, String)> = config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut plugin: SlowImports = configure(&pairs).expect("config");
+        let mut plugin: SlowImports = configure(&pairs(config)).expect("config");
         pyrometer_plugin_kit::analyze(&mut plugin, batch, &mut MemoryLog::default())
             .expect("analyze")
     }
@@ -391,7 +388,7 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_knob() {
-        for (pairs, needle) in [
+        for (config, needle) in [
             (vec![("top_n", "0")], "top_n"),
             (vec![("top_n", "1000")], "top_n"),
             (vec![("max_import_share", "1.5")], "max_import_share"),
@@ -400,11 +397,7 @@ mod tests {
                 "unknown config key 'module_threshold'",
             ),
         ] {
-            let pairs: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            let err = configure::<SlowImports>(&pairs).expect_err("bad config");
+            let err = configure::<SlowImports>(&pairs(&config)).expect_err("bad config");
             assert!(err.to_string().contains(needle), "{err}");
         }
     }
