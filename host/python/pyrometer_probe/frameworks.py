@@ -74,10 +74,16 @@ def flask_route(app, environ):
     return rule.rule
 
 
+def werkzeug_closing():
+    """Werkzeug's ``ClosingIterator``, the body Flask returns, if Werkzeug is loaded (see :func:`.middleware.wsgi_method`)."""
+    return getattr(sys.modules.get("werkzeug.wsgi"), "ClosingIterator", None)
+
+
 def _hook_flask(module):
     from . import middleware
 
-    _patch(module.Flask, "wsgi_app", lambda original: middleware.wsgi_method(original, "flask", flask_route))
+    closing = werkzeug_closing()
+    _patch(module.Flask, "wsgi_app", lambda original: middleware.wsgi_method(original, "flask", flask_route, closing))
 
     def make(original):
         # An exception Flask lets propagate (testing, debug) leaves wsgi_app

@@ -14,9 +14,9 @@ completed request and nothing in flight sends nothing.
 
 The per-request path is kept short, as it runs in the application's request
 loop: a request appends its duration (ns) to its series' array -- no
-bucketing, no division, no system call, one lock held for the dictionary
-lookup and the append -- and the flush works the arrays out in C (a sort,
-one bisection per bound). The first completed request of a process is its "ready" time
+bucketing, no division, no system call, no lock (a lock is taken only to
+add a series) -- and the flush works the arrays out in C (a sort, one
+bisection per bound). The first completed request of a process is its "ready" time
 (``first_response_unix_us``); if the process has not sent its ``init`` record
 yet, it marks the application ready then (``ready_reason`` ``request``), which
 sends the import profile.
@@ -83,8 +83,15 @@ class HttpWindow:
     appends 8 bytes (no object kept per request), and the counts, sums and
     buckets are worked out at the flush (:func:`_summary`, in C: a sort and
     one bisection per bound). A series whose array reaches
-    :data:`FOLD_AT` is folded into ``folded`` (same key, a summary) and starts
-    over. Both dictionaries are replaced by empty ones at each flush.
+    :data:`FOLD_AT` is folded into ``folded`` (same key, a summary).
+
+    Requests append without a lock: an array is never replaced, and whoever
+    takes durations out of it (the flush, a fold; both under ``_lock``)
+    takes the first ``len()`` of them and deletes that prefix, so a request
+    that appends meanwhile -- even one that looked its array up before --
+    lands after it, in the next window. ``series`` keeps its arrays across
+    windows (at most :data:`MAX_SERIES` of them plus the overflow series);
+    ``folded`` is replaced by an empty dictionary at each flush.
     ``in_flight`` holds one entry per request begun and not finished
     (appending to and popping from a deque is atomic and never reallocates,
     so the gauge needs no lock). ``loop`` and ``monitor`` are the asyncio
@@ -108,7 +115,7 @@ class HttpWindow:
 
 
 _windows = {}  # framework -> HttpWindow
-# Held for each series update; the flush swaps the series dictionary under it.
+# Held to add a series and to take durations out of one (flush, fold).
 _lock = _thread.allocate_lock()
 # Held through a whole flush, so a window is never sent after the exit record.
 _flush_lock = _thread.allocate_lock()
@@ -144,30 +151,32 @@ def request_finished(http_window, method, route, status, started_ns):
         if route.__class__ is not str or not route:
             route = _route_label(route)
         key = (method, route, status)
-        _lock.acquire()
-        try:
-            durations = http_window.series.get(key)
-            if durations is None:
-                key, durations = _new_series(http_window, key)
-            durations.append(elapsed_ns)
-            if len(durations) >= FOLD_AT:
-                _fold(http_window, key, durations)
-            first = _life[2] is None
-            if first:
-                _life[2] = time_ns() // 1000
-        finally:
-            _lock.release()
+        durations = http_window.series.get(key)
+        if durations is None:
+            key, durations = _new_series(http_window, key)
+        durations.append(elapsed_ns)
+        if len(durations) >= FOLD_AT:
+            _fold(http_window, key, durations)
         in_flight = http_window.in_flight
         if in_flight:  # empty only for a request begun before a fork reset the gauge
             in_flight.pop()
-        if first:
-            _start_flusher()
-            if not process.state.init_sent:
-                process.mark_ready("request")
-            else:
-                process.send_fork_imports()
+        if _life[2] is None:
+            _first_response()
     except Exception:
         pass
+
+
+def _first_response():
+    """The process's first completed request (once): note it, start the flush thread, mark the app ready."""
+    with _lock:
+        if _life[2] is not None:
+            return
+        _life[2] = time_ns() // 1000
+    _start_flusher()
+    if not process.state.init_sent:
+        process.mark_ready("request")
+    else:
+        process.send_fork_imports()
 
 
 def _route_label(route):
@@ -181,22 +190,22 @@ def _route_label(route):
 
 
 def _new_series(http_window, key):
-    """``(key, durations)`` for a key not yet in this window (called under _lock).
-
-    The key is the one given, or its :data:`OTHER_ROUTE` series once
-    :data:`MAX_SERIES` keys were admitted.
+    """``(key, durations)`` for a key without a series: the key's own, new
+    unless another request just added it, or its :data:`OTHER_ROUTE` series
+    once :data:`MAX_SERIES` keys were admitted.
     """
-    admitted = http_window.admitted
-    if key not in admitted:
-        if len(admitted) < MAX_SERIES:
-            admitted.add(key)
-        else:
-            key = (key[0], OTHER_ROUTE, key[2])
-            durations = http_window.series.get(key)
-            if durations is not None:
-                return key, durations
-    durations = http_window.series[key] = array("q")
-    return key, durations
+    with _lock:
+        series = http_window.series
+        admitted = http_window.admitted
+        if key not in admitted:
+            if len(admitted) < MAX_SERIES:
+                admitted.add(key)
+            else:
+                key = (key[0], OTHER_ROUTE, key[2])
+        durations = series.get(key)
+        if durations is None:
+            durations = series[key] = array("q")
+        return key, durations
 
 
 def _summary(durations_ns):
@@ -221,15 +230,25 @@ def _merge(into, summary):
         into[position] += summary[position]
 
 
+def _take(durations):
+    """The durations in an array now, deleted from it (under _lock; see :class:`HttpWindow`)."""
+    count = len(durations)
+    taken = durations[:count]
+    del durations[:count]
+    return taken
+
+
 def _fold(http_window, key, durations):
-    """Fold a full array of durations into the series' summary and empty it (called under _lock)."""
-    summary = _summary(durations)
-    folded = http_window.folded.get(key)
-    if folded is None:
-        http_window.folded[key] = summary
-    else:
-        _merge(folded, summary)
-    del durations[:]
+    """Fold a full array of durations into the series' summary, emptying it."""
+    with _lock:
+        if len(durations) < FOLD_AT:  # another request folded it first
+            return
+        summary = _summary(_take(durations))
+        folded = http_window.folded.get(key)
+        if folded is None:
+            http_window.folded[key] = summary
+        else:
+            _merge(folded, summary)
 
 
 def watch_loop(http_window, loop):
@@ -248,18 +267,23 @@ def take_window(http_window, window_end_unix_us):
     # Taken even when nothing is sent: the lag reported is this window's.
     lag_us, pending = monitor.take() if monitor is not None else (None, None)
     with _lock:
-        series, folded = http_window.series, http_window.folded
-        if not series and not in_flight:
-            return []
-        http_window.series, http_window.folded = {}, {}
+        folded = http_window.folded
+        http_window.folded = {}
+        taken = [(key, _take(durations)) for key, durations in list(http_window.series.items()) if durations]
     rows = []
-    for (method, route, status), durations in series.items():
+    for key, durations in taken:
         summary = _summary(durations)
-        earlier = folded.get((method, route, status))
+        earlier = folded.pop(key, None)
         if earlier is not None:
             _merge(summary, earlier)
+        method, route, status = key
         count, sum_ns, max_ns = summary[:3]
         rows.append((method, route, status, count, sum_ns // 1000, max_ns // 1000, summary[3:]))
+    for (method, route, status), summary in folded.items():  # folded, then nothing more this window
+        count, sum_ns, max_ns = summary[:3]
+        rows.append((method, route, status, count, sum_ns // 1000, max_ns // 1000, summary[3:]))
+    if not rows and not in_flight:
+        return []
     return wire.http_bodies(
         http_window.framework,
         window_end_unix_us,

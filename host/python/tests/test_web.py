@@ -13,6 +13,7 @@ import gc
 import itertools
 import sys
 import textwrap
+import threading
 import time
 import unittest
 
@@ -119,6 +120,48 @@ class AggregationTest(unittest.TestCase):
         for bucket in (0, 1, 0, 7, 0, 0, 14):
             expected[bucket] += 1
         self.assertEqual(row["buckets"], expected)
+
+    def test_a_series_folded_to_empty_is_still_reported(self):
+        window = fresh_window()
+        saved = web.FOLD_AT
+        web.FOLD_AT = 3
+        try:
+            for us in (10, 20, 30):
+                request(window, us)
+        finally:
+            web.FOLD_AT = saved
+        self.assertEqual(len(window.series[("GET", "/r", 200)]), 0)
+        (row,) = decoded(window)[0]["series"]
+        self.assertEqual((row["count"], row["sum_us"], row["max_us"]), (3, 60, 30))
+        self.assertEqual(web.take_window(window, 1), [], "the fold was the window's, not the next one's")
+
+    def test_requests_ending_while_windows_are_taken_are_each_counted_once(self):
+        window = fresh_window()
+        threads, per_thread = 4, 3000
+
+        def serve():
+            for _ in range(per_thread):
+                web.request_finished(window, "GET", "/r", 200, web.request_started(window))
+
+        saved = web.FOLD_AT, sys.getswitchinterval()
+        web.FOLD_AT = 7  # folds race with the appends too
+        sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
+        try:
+            servers = [threading.Thread(target=serve) for _ in range(threads)]
+            for server in servers:
+                server.start()
+            counted = windows = 0
+            while any(server.is_alive() for server in servers) or windows == 0:
+                counted += sum(row["count"] for taken in decoded(window) for row in taken["series"])
+                windows += 1
+            for server in servers:
+                server.join()
+            counted += sum(row["count"] for taken in decoded(window) for row in taken["series"])
+        finally:
+            web.FOLD_AT, interval = saved
+            sys.setswitchinterval(interval)
+        self.assertEqual(counted, threads * per_thread)
+        self.assertEqual(len(window.in_flight), 0)
 
     def test_routes_that_are_not_strings_become_labels(self):
         class Printed:
@@ -247,8 +290,8 @@ class WsgiMiddlewareTest(unittest.TestCase):
         self.window_name = "wsgi-%d" % next(_names)
         self.window = web.window(self.window_name)
 
-    def wrap(self, app, route="/x"):
-        return middleware.wsgi_app(app, self.window_name, lambda app, environ: route)
+    def wrap(self, app, route="/x", closing=None):
+        return middleware.wsgi_app(app, self.window_name, lambda app, environ: route, closing)
 
     def series(self):
         return series_of(decoded(self.window))
@@ -288,6 +331,52 @@ class WsgiMiddlewareTest(unittest.TestCase):
         row = self.series()[("GET", "/x", 200)]
         self.assertEqual((row["count"], row["sum_us"]), (1, 40_000))
         self.assertEqual(body.closed, 1)
+
+    def test_a_body_with_close_callbacks_ends_the_request_first_among_them(self):
+        class Closing:
+            """Werkzeug's ClosingIterator, in short: close() runs the callbacks in order."""
+
+            def __init__(self, chunks, callbacks):
+                self.chunks = chunks
+                self._callbacks = callbacks
+
+            def __iter__(self):
+                return iter(self.chunks)
+
+            def close(self):
+                for callback in self._callbacks:
+                    callback()
+
+        def failing_callback():
+            raise RuntimeError("a callback of the application failed")
+
+        bodies = []
+
+        def app(environ, start_response):
+            start_response("200 OK", [])
+            bodies.append(Closing([b"a", b"b"], [failing_callback]))
+            if environ["PATH_INFO"] == "/without-callbacks":
+                del bodies[-1]._callbacks
+            return bodies[-1]
+
+        with FakeClock() as clock:
+            response = self.wrap(app, route="/c", closing=Closing)(wsgi_environ(), StartResponse())
+            self.assertIs(response, bodies[0], "returned as the application returned it")
+            self.assertEqual(b"".join(response), b"ab")
+            clock.advance_us(700)
+            for _ in range(2):  # a second close counts nothing more
+                with self.assertRaises(RuntimeError):
+                    response.close()
+            # A body of that class without the callbacks expected is wrapped.
+            wrapped = self.wrap(app, route="/w", closing=Closing)(wsgi_environ("/without-callbacks"), StartResponse())
+            self.assertIsNot(wrapped, bodies[1])
+            self.assertEqual(b"".join(wrapped), b"ab")
+            with self.assertRaises(AttributeError):  # its own close() fails without them
+                wrapped.close()
+        found = self.series()
+        self.assertEqual((found[("GET", "/c", 200)]["count"], found[("GET", "/c", 200)]["sum_us"]), (1, 700))
+        self.assertEqual(found[("GET", "/w", 200)]["count"], 1)
+        self.assertEqual(len(self.window.in_flight), 0)
 
     def test_a_body_closed_before_it_is_read_ends_the_request_once(self):
         body = Body([b"never read"])

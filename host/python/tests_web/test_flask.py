@@ -95,6 +95,33 @@ print("served")
         for window in windows(records, "flask"):
             self.assertEqual(window["in_flight"], 0)
 
+    def test_werkzeugs_closing_body_is_kept_and_a_failing_close_callback_loses_nothing(self):
+        code = APP + """
+from werkzeug.test import EnvironBuilder
+from werkzeug.wsgi import ClosingIterator
+
+@app.route("/on-close")
+def on_close():
+    response = Response("x")
+    response.call_on_close(lambda: 1 / 0)
+    return response
+
+body = app(EnvironBuilder(path="/users/1").get_environ(), lambda status, headers, exc_info=None: None)
+assert type(body) is ClosingIterator, type(body)  # returned as Flask made it, not wrapped
+body.close()
+try:
+    app.test_client().get("/on-close").close()
+except ZeroDivisionError:
+    print("the callback failed")
+"""
+        result, records = run_app(self, self.receiver, code)
+        self.assertEqual(result.stdout.strip(), "the callback failed")
+        totals = http_totals(records, "flask")
+        self.assertEqual(totals[("GET", "/users/<int:id>", 200)]["count"], 1)
+        self.assertEqual(totals[("GET", "/on-close", 200)]["count"], 1)
+        for window in windows(records, "flask"):
+            self.assertEqual(window["in_flight"], 0)
+
     def test_the_first_request_marks_the_app_ready(self):
         code = APP + """
 import colorsys  # imported before the first request: in the init profile
