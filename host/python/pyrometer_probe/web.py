@@ -270,18 +270,18 @@ def take_window(http_window, window_end_unix_us):
         folded = http_window.folded
         http_window.folded = {}
         taken = [(key, _take(durations)) for key, durations in list(http_window.series.items()) if durations]
-    rows = []
+    # Every series of the window, by key: the folded ones (some had nothing
+    # more after their fold) with the durations taken now merged in.
     for key, durations in taken:
         summary = _summary(durations)
-        earlier = folded.pop(key, None)
+        earlier = folded.get(key)
         if earlier is not None:
             _merge(summary, earlier)
-        method, route, status = key
-        count, sum_ns, max_ns = summary[:3]
-        rows.append((method, route, status, count, sum_ns // 1000, max_ns // 1000, summary[3:]))
-    for (method, route, status), summary in folded.items():  # folded, then nothing more this window
-        count, sum_ns, max_ns = summary[:3]
-        rows.append((method, route, status, count, sum_ns // 1000, max_ns // 1000, summary[3:]))
+        folded[key] = summary
+    rows = [
+        (method, route, status, summary[0], summary[1] // 1000, summary[2] // 1000, summary[3:])
+        for (method, route, status), summary in folded.items()
+    ]
     if not rows and not in_flight:
         return []
     return wire.http_bodies(
