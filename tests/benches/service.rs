@@ -30,7 +30,9 @@
 //! `PYROMETER_PROBE=off` -- the sidecar, the environment and the probe's
 //! modules, but nothing measured per request. Its "loss" is what this bench
 //! reads for no work per request, so it shows how far the machine's noise
-//! reaches.
+//! reaches. `PYROMETER_BENCH_CONTROL=http-off` makes it `pyrometer run` with
+//! `PYROMETER_HTTP=off` instead -- the probe on, the web framework left
+//! unhooked -- which splits the cost between the HTTP middleware and the rest.
 //!
 //! Prints each pair's figures, each mode's totals, their ratios to the
 //! baseline, the mean of the pairs' ratios with its 95 % interval and the
@@ -47,6 +49,7 @@
 //!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`).
+//! `PYROMETER_BENCH_CONTROL` (`probe-off` or `http-off`, see above) picks the control,
 //! `PYROMETER_BENCH_PAIRS` (default 16) sets the number of service pairs,
 //! `PYROMETER_BENCH_ROUNDS` (default 30, per pair: five cycles of the burst
 //! orders) and `PYROMETER_BENCH_BURST_SECONDS` (default 0.1) the number and
@@ -105,18 +108,46 @@ enum Mode {
     Direct,
     /// Under `pyrometer run`: what the target is about.
     Run,
-    /// Under `pyrometer run` with `PYROMETER_PROBE=off`: the sidecar, the
-    /// environment and the probe's modules, but no measuring. A control: what
-    /// this bench reads for a setup that does nothing per request.
-    Control,
+    /// Under `pyrometer run` with one part of the probe switched off by an
+    /// environment variable set to `off` (see [`control`]).
+    Control {
+        variable: &'static str,
+        label: &'static str,
+        /// What its figures show, for the report.
+        shows: &'static str,
+    },
 }
 
-/// The modes, in the order their figures are printed.
-const MODES: [(Mode, &str); 3] = [
-    (Mode::Direct, "direct (baseline)"),
-    (Mode::Run, "pyrometer run"),
-    (Mode::Control, "run, probe off"),
-];
+impl Mode {
+    /// The mode's name in the figures.
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct (baseline)",
+            Mode::Run => "pyrometer run",
+            Mode::Control { label, .. } => label,
+        }
+    }
+}
+
+/// The control mode `PYROMETER_BENCH_CONTROL` asks for: `probe-off` (the
+/// default: the probe's modules load, nothing is measured; a control for
+/// what this bench reads for no work per request) or `http-off` (the probe
+/// on, web frameworks left unhooked: what the rest of the probe costs).
+fn control() -> Mode {
+    match std::env::var("PYROMETER_BENCH_CONTROL").as_deref() {
+        Err(_) | Ok("probe-off") => Mode::Control {
+            variable: "PYROMETER_PROBE",
+            label: "run, probe off",
+            shows: "what this bench reads for no work per request",
+        },
+        Ok("http-off") => Mode::Control {
+            variable: "PYROMETER_HTTP",
+            label: "run, HTTP off",
+            shows: "what the probe costs without its HTTP middleware",
+        },
+        Ok(other) => panic!("PYROMETER_BENCH_CONTROL={other}: expected probe-off or http-off"),
+    }
+}
 
 /// Starts the service on `port` with `PYTHONHASHSEED=seed`.
 fn start(mode: Mode, port: u16, seed: &str) -> Child {
@@ -131,8 +162,8 @@ fn start(mode: Mode, port: u16, seed: &str) -> Child {
             .arg(pyrometer_bin())
             .args(["run", "--listen", "127.0.0.1:0", "--"]);
     }
-    if matches!(mode, Mode::Control) {
-        command.env("PYROMETER_PROBE", "off");
+    if let Mode::Control { variable, .. } = mode {
+        command.env(variable, "off");
     }
     command.args(server);
     let child = command
@@ -289,6 +320,8 @@ fn main() {
         .status()
         .expect("taskset (apt-get install util-linux)");
     assert!(pinned.success(), "taskset could not pin the load generator");
+    // In the order their figures are printed.
+    let modes = [Mode::Direct, Mode::Run, control()];
     let mut windows: [Vec<Window>; 3] = Default::default();
     // Per mode, each pair's throughput against the pair's baseline.
     let mut pair_ratios: [Vec<f64>; 3] = Default::default();
@@ -296,9 +329,9 @@ fn main() {
     for pair in 0..pairs {
         let pair_started = cpu_jiffies();
         let seed = (pair + 1).to_string();
-        let servers: Vec<(u16, Child)> = MODES
+        let servers: Vec<(u16, Child)> = modes
             .iter()
-            .map(|(mode, _)| {
+            .map(|mode| {
                 let port = free_port();
                 (port, start(*mode, port, &seed))
             })
@@ -323,10 +356,10 @@ fn main() {
             stop(child);
         }
         let base = throughput(&pair_windows[0]);
-        let line: Vec<String> = MODES
+        let line: Vec<String> = modes
             .iter()
             .zip(&pair_windows)
-            .map(|((_, label), w)| format!("{label} {:.0} req/s", throughput(w)))
+            .map(|(mode, w)| format!("{} {:.0} req/s", mode.label(), throughput(w)))
             .collect();
         eprintln!(
             "pair {pair} (PYTHONHASHSEED={seed}): {}; steal {:.0} %",
@@ -338,7 +371,7 @@ fn main() {
             windows[mode].extend(these);
         }
     }
-    report(&windows, &pair_ratios, rounds, burst);
+    report(&modes, &windows, &pair_ratios, rounds, burst);
     println!(
         "  CPU time stolen by the hypervisor during the run: {:.0} %",
         steal_percent(run_started, cpu_jiffies())
@@ -365,7 +398,13 @@ fn throughput(windows: &[Window]) -> f64 {
 
 /// Prints each mode's totals, their ratios to the baseline, the mean of the
 /// pairs' ratios with its 95 % interval, and the median of the rounds' ratios.
-fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize, burst: f64) {
+fn report(
+    modes: &[Mode; 3],
+    windows: &[Vec<Window>; 3],
+    pair_ratios: &[Vec<f64>; 3],
+    rounds: usize,
+    burst: f64,
+) {
     let base = &windows[0];
     let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_ns));
     let base_p99 = p99(base);
@@ -373,7 +412,8 @@ fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize
         "hello-world route, gunicorn 1 sync worker, {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
         pair_ratios[0].len()
     );
-    for (((_, label), these), ratios) in MODES.iter().zip(windows).zip(pair_ratios) {
+    for ((mode, these), ratios) in modes.iter().zip(windows).zip(pair_ratios) {
+        let label = mode.label();
         let (rps, cpu, p99) = (
             throughput(these),
             cpu_per_request(these, |w| w.tree_cpu_ns),
@@ -413,9 +453,9 @@ fn report(windows: &[Vec<Window>; 3], pair_ratios: &[Vec<f64>; 3], rounds: usize
             (1.0 - rounds_median) * 100.0
         );
     }
-    println!(
-        "  target: pyrometer run loses at most 3 %; the control shows what this bench reads for no work per request"
-    );
+    if let Mode::Control { shows, .. } = modes[2] {
+        println!("  target: pyrometer run loses at most 3 %; the control shows {shows}");
+    }
 }
 
 /// CPU per request over `windows`, µs, of the counter `f` picks.

@@ -85,20 +85,25 @@ class ProbeState:
 state = ProbeState()
 
 
+def _is_off(value):
+    """Whether a switch variable's value (``PYROMETER_PROBE``, ``PYROMETER_HTTP``) turns something off."""
+    return (value or "").strip().lower() in ("0", "off", "false", "no")
+
+
 def _disabled_by_env(environ):
     path = environ.get("PYROMETER_PROBE_SOCKET")
-    if not path:
-        return None
-    if environ.get("PYROMETER_PROBE", "").strip().lower() in ("0", "off", "false", "no"):
+    if not path or _is_off(environ.get("PYROMETER_PROBE")):
         return None
     return path
 
 
 def start(started_perf_ns=None, environ=None):
-    """Start measuring: install the import hook and the GC callback. Never raises.
+    """Start measuring: install the import hook, the GC callback and the web framework hooks. Never raises.
 
     Called by ``sitecustomize`` as early as the interpreter allows. Does
     nothing unless ``PYROMETER_PROBE_SOCKET`` names a socket.
+    ``PYROMETER_HTTP=off`` leaves the web frameworks alone: no per-request
+    measurement (and its cost), the rest as usual.
     """
     try:
         environ = os.environ if environ is None else environ
@@ -111,8 +116,9 @@ def start(started_perf_ns=None, environ=None):
         import atexit  # built in; imported before the hook so it is not profiled
 
         imports.install()
-        for name in WEB_FRAMEWORK_MODULES:
-            imports.after_import(name, _web_framework_imported)
+        if not _is_off(environ.get("PYROMETER_HTTP")):
+            for name in WEB_FRAMEWORK_MODULES:
+                imports.after_import(name, _web_framework_imported)
         runtime.install_gc_callback()
         state.enabled = True
         state.socket_path = path

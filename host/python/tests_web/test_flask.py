@@ -122,6 +122,19 @@ except ZeroDivisionError:
         for window in windows(records, "flask"):
             self.assertEqual(window["in_flight"], 0)
 
+    def test_http_off_leaves_flask_unhooked_and_the_rest_measured(self):
+        code = APP + """
+assert not getattr(Flask.wsgi_app, "__pyrometer_http__", False), "Flask was hooked"
+with app.test_client().get("/users/7") as response:
+    assert response.status_code == 200
+print("unhooked")
+"""
+        result, records = run_app(self, self.receiver, code, {"PYROMETER_HTTP": "off"})
+        self.assertEqual(result.stdout.strip(), "unhooked")
+        self.assertEqual([r for r in records if r.kind == "http"], [])
+        (profile,) = [p for p in profiles(records) if p.phase == "init"]
+        self.assertTrue(profile.by_name("flask"))
+
     def test_the_first_request_marks_the_app_ready(self):
         code = APP + """
 import colorsys  # imported before the first request: in the init profile
