@@ -22,7 +22,12 @@ CPython seeds its string hashing per process, and the seed moves how often
 dictionary lookups in Flask's and Werkzeug's hot paths collide, so the three
 setups run with the same ``PYTHONHASHSEED``, for several seeds.
 
-Usage: ``python3 host/python/bench/bench_middleware.py [--pyrometer PATH] [--seeds N] [--requests N]``
+``--cache-sim`` also simulates the caches (callgrind's ``--cache-sim=yes``)
+and prints the worker's first-level cache misses per request -- instruction
+fetches, data reads, data writes -- which show how much of its added work
+runs cold (code and data not in the cache).
+
+Usage: ``python3 host/python/bench/bench_middleware.py [--pyrometer PATH] [--seeds N] [--requests N] [--cache-sim]``
 (needs ``apt-get install valgrind``, ``pip install flask gunicorn`` and a
 release build: ``cargo build --release -p pyrometer``).
 """
@@ -83,7 +88,12 @@ def children(pid):
     return found
 
 
-def start(mode, seed, pyrometer, gunicorn, scratch):
+#: The events read from a callgrind dump, by the names it gives them: the
+#: instructions, and with --cache-sim the first-level misses.
+EVENTS = ("Ir", "I1mr", "D1mr", "D1mw")
+
+
+def start(mode, seed, pyrometer, gunicorn, scratch, cache_sim):
     """Starts the service of ``mode`` under callgrind; returns (process, port, worker pid)."""
     port = free_port()
     env = dict(os.environ, PYTHONHASHSEED=str(seed))
@@ -95,7 +105,7 @@ def start(mode, seed, pyrometer, gunicorn, scratch):
         env["PYROMETER_PROBE"] = "off"
     out = os.path.join(scratch, "cg.%d.%s.%%p" % (seed, mode.replace(" ", "_").replace(",", "")))
     command += ["valgrind", "--tool=callgrind", "--trace-children=yes", "--separate-threads=yes",
-                "--callgrind-out-file=" + out, gunicorn, "-w", "1", "-b", "127.0.0.1:%d" % port, "flask_app:app"]
+                "--cache-sim=" + ("yes" if cache_sim else "no"), "--callgrind-out-file=" + out, gunicorn, "-w", "1", "-b", "127.0.0.1:%d" % port, "flask_app:app"]
     service = subprocess.Popen(command, env=env, cwd=WEB_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 300
@@ -120,21 +130,25 @@ def stop(service):
 
 
 def dumped(scratch, worker):
-    """Instructions of each thread of ``worker`` in its first dump: {thread number: Ir}."""
+    """The :data:`EVENTS` each thread of ``worker`` counted in its first dump: {thread number: {event: count}}."""
     counts = {}
     for path in glob.glob(os.path.join(scratch, "cg.*.%d.1-*" % worker)):
         thread = int(path.rsplit("-", 1)[1])
+        names = []
         with open(path) as f:
             for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    counts[thread] = int(line.split()[1])
+                if line.startswith("events:"):
+                    names = line.split()[1:]
+                elif line.startswith(("summary:", "totals:")):
+                    found = dict(zip(names, map(int, line.split()[1:])))
+                    counts[thread] = {event: found[event] for event in EVENTS if event in found}
                     break
     return counts
 
 
-def measure(mode, seed, requests, pyrometer, gunicorn, scratch):
-    """(main-thread instructions per request, other threads' instructions) of one service."""
-    service, port, worker = start(mode, seed, pyrometer, gunicorn, scratch)
+def measure(mode, seed, requests, pyrometer, gunicorn, scratch, cache_sim):
+    """({event: main-thread count per request}, other threads' instructions) of one service."""
+    service, port, worker = start(mode, seed, pyrometer, gunicorn, scratch, cache_sim)
     try:
         for _ in range(WARM_UP_REQUESTS):
             get(port)
@@ -148,7 +162,8 @@ def measure(mode, seed, requests, pyrometer, gunicorn, scratch):
     counts = dumped(scratch, worker)
     if 1 not in counts:
         sys.exit("bench_middleware: no callgrind dump for the %s worker" % mode)
-    return counts[1] / requests, sum(v for thread, v in counts.items() if thread != 1)
+    per_request = {event: count / requests for event, count in counts[1].items()}
+    return per_request, sum(these["Ir"] for thread, these in counts.items() if thread != 1)
 
 
 def main():
@@ -156,6 +171,7 @@ def main():
     parser.add_argument("--pyrometer", default=os.path.join(ROOT, "target", "release", "pyrometer"))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--cache-sim", action="store_true", help="also count first-level cache misses")
     args = parser.parse_args()
     for tool, install in (("valgrind", "apt-get install valgrind"), ("callgrind_control", "apt-get install valgrind"),
                           ("gunicorn", "python3 -m pip install flask gunicorn")):
@@ -166,27 +182,31 @@ def main():
     # The script beside the interpreter rather than a pyenv shim, which valgrind would trace too.
     beside = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "gunicorn")
     gunicorn = beside if os.access(beside, os.X_OK) else shutil.which("gunicorn")
-    ratios = {mode: [] for mode in MODES[1:]}
+    events = EVENTS if args.cache_sim else EVENTS[:1]
+    ratios = {(mode, event): [] for mode in MODES[1:] for event in events}
     with tempfile.TemporaryDirectory() as scratch:
         for seed in range(1, args.seeds + 1):
             # The setups of a seed run side by side: instruction counts do not
             # depend on what else the machine runs.
             with ThreadPoolExecutor(len(MODES)) as pool:
                 futures = {
-                    mode: pool.submit(measure, mode, seed, args.requests, args.pyrometer, gunicorn, scratch)
+                    mode: pool.submit(measure, mode, seed, args.requests, args.pyrometer, gunicorn, scratch,
+                                      args.cache_sim)
                     for mode in MODES
                 }
                 figures = {mode: future.result() for mode, future in futures.items()}
             for mode in MODES:
-                print("PYTHONHASHSEED=%d %-15s %8.0f instructions/request (main thread); other threads %d in all"
-                      % (seed, mode, figures[mode][0], figures[mode][1]), flush=True)
+                main_thread, others = figures[mode]
+                misses = "".join("; %s %.0f" % (event, main_thread[event]) for event in events[1:])
+                print("PYTHONHASHSEED=%d %-15s %8.0f instructions/request (main thread)%s; other threads %d in all"
+                      % (seed, mode, main_thread["Ir"], misses, others), flush=True)
             base = figures[MODES[0]][0]
-            for mode in MODES[1:]:
-                ratios[mode].append(figures[mode][0] / base)
-    for mode in MODES[1:]:
-        these = ratios[mode]
-        print("%-15s %+.2f %% instructions per request, mean of %d seeds (%s)"
-              % (mode, (sum(these) / len(these) - 1) * 100, len(these),
+            for (mode, event), these in ratios.items():
+                these.append(figures[mode][0][event] / base[event])
+    for (mode, event), these in ratios.items():
+        what = "instructions" if event == "Ir" else event + " (first-level misses)"
+        print("%-15s %+.2f %% %s per request, mean of %d seeds (%s)"
+              % (mode, (sum(these) / len(these) - 1) * 100, what, len(these),
                  ", ".join("%+.2f" % ((r - 1) * 100) for r in these)))
 
 
