@@ -162,6 +162,11 @@ fn start(mode: Mode, port: u16, seed: &str) -> Child {
             .arg(pyrometer_bin())
             .args(["run", "--listen", "127.0.0.1:0", "--"]);
     }
+    // The probe's switches from the caller's environment would change what
+    // the modes measure: only the control sets one.
+    command
+        .env_remove("PYROMETER_PROBE")
+        .env_remove("PYROMETER_HTTP");
     if let Mode::Control { variable, .. } = mode {
         command.env(variable, "off");
     }

@@ -97,7 +97,8 @@ def start(mode, seed, pyrometer, gunicorn, scratch, cache_sim):
     """Starts the service of ``mode`` under callgrind; returns (process, port, worker pid)."""
     port = free_port()
     env = dict(os.environ, PYTHONHASHSEED=str(seed))
-    env.pop("PYROMETER_PROBE", None)
+    for switch in ("PYROMETER_PROBE", "PYROMETER_HTTP"):  # a caller's would change what the setups measure
+        env.pop(switch, None)
     command = []
     if mode != "direct":
         command = [pyrometer, "run", "--listen", "127.0.0.1:0", "--"]
@@ -129,20 +130,25 @@ def stop(service):
     service.wait()
 
 
+def callgrind_totals(path):
+    """The totals of a callgrind output file by event name (``{"Ir": ..., "I1mr": ...}``); {} if it has none."""
+    names = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                return dict(zip(names, map(int, line.split()[1:])))
+    return {}
+
+
 def dumped(scratch, worker):
     """The :data:`EVENTS` each thread of ``worker`` counted in its first dump: {thread number: {event: count}}."""
     counts = {}
     for path in glob.glob(os.path.join(scratch, "cg.*.%d.1-*" % worker)):
-        thread = int(path.rsplit("-", 1)[1])
-        names = []
-        with open(path) as f:
-            for line in f:
-                if line.startswith("events:"):
-                    names = line.split()[1:]
-                elif line.startswith(("summary:", "totals:")):
-                    found = dict(zip(names, map(int, line.split()[1:])))
-                    counts[thread] = {event: found[event] for event in EVENTS if event in found}
-                    break
+        found = callgrind_totals(path)
+        if found:
+            counts[int(path.rsplit("-", 1)[1])] = {event: found[event] for event in EVENTS if event in found}
     return counts
 
 

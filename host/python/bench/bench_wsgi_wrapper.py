@@ -25,6 +25,8 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+from bench_middleware import callgrind_totals
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE_DIR = os.path.normpath(os.path.join(HERE, ".."))
 
@@ -75,10 +77,9 @@ def instructions(mode, requests, scratch):
          os.path.realpath(sys.executable), "-c", DRIVER, mode, str(requests)],
         env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    with open(out) as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
+    count = callgrind_totals(out).get("Ir")
+    if count is not None:
+        return count
     sys.exit("bench_wsgi_wrapper: no count in the callgrind output of the %s run" % mode)
 
 

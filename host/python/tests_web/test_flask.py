@@ -135,6 +135,14 @@ print("unhooked")
         (profile,) = [p for p in profiles(records) if p.phase == "init"]
         self.assertTrue(profile.by_name("flask"))
 
+    def test_an_http_switch_that_does_not_say_off_leaves_flask_measured(self):
+        code = APP + """
+assert getattr(Flask.wsgi_app, "__pyrometer_http__", False), "Flask was not hooked"
+app.test_client().get("/users/7").close()
+"""
+        _, records = run_app(self, self.receiver, code, {"PYROMETER_HTTP": "garbage"})
+        self.assertEqual(http_totals(records, "flask")[("GET", "/users/<int:id>", 200)]["count"], 1)
+
     def test_the_first_request_marks_the_app_ready(self):
         code = APP + """
 import colorsys  # imported before the first request: in the init profile
