@@ -444,7 +444,14 @@ impl ServiceState {
                 .ready_unix_us
                 .map(|r| r.saturating_sub(self.exec_unix_us) as f64 / 1e3),
             ready_reason: self.ready_reason.clone(),
-            import_phase_ms: self.python.as_ref().map(|p| p.import_phase_us as f64 / 1e3),
+            import_phase_ms: imports
+                .as_ref()
+                .map(|p| {
+                    let roots = p.modules.iter().filter(|m| m.parent.is_none());
+                    roots.map(|m| m.cumulative_us).sum::<u64>()
+                })
+                .or(self.python.as_ref().map(|p| p.import_phase_us))
+                .map(|us| us as f64 / 1e3),
             slowest_imports,
             duration_s,
             requests,
@@ -516,7 +523,10 @@ pub struct ServiceSummary {
     pub startup_ms: Option<f64>,
     /// What marked it ready: `request` (first request served) or `explicit`.
     pub ready_reason: Option<String>,
-    /// Import time from the probe's start to ready, ms.
+    /// Import time of start-up, ms: the top-level imports of every start-up
+    /// profile kept (a pre-fork server's master and one worker per master,
+    /// whose imports after the fork are the application's), else the first
+    /// `init` record's figure.
     pub import_phase_ms: Option<f64>,
     /// The ten slowest modules of start-up: (module, cumulative ms).
     pub slowest_imports: Vec<(String, f64)>,
@@ -745,6 +755,11 @@ mod tests {
         let batch = s.take_batch(&function, 1.0).expect("imports make a batch");
         assert_eq!(batch.imports.map(|p| p.modules.len()), Some(4));
         assert!(s.take_batch(&function, 2.0).is_none(), "sent once");
+        assert_eq!(
+            s.summary(1.0).import_phase_ms,
+            Some(2.0),
+            "start-up imports: the worker's and the master's top-level ones"
+        );
     }
 
     #[test]
