@@ -516,6 +516,7 @@ impl Collector {
             // consumes them), not from Lambda handlers.
             ProbeRecord::Imports(_)
             | ProbeRecord::Fork(_)
+            | ProbeRecord::Ready(_)
             | ProbeRecord::Exit(_)
             | ProbeRecord::Http(_) => {}
         }

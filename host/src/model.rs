@@ -283,6 +283,10 @@ pub enum ReadyReason {
     /// A web application completed its first HTTP request (the probe's
     /// WSGI/ASGI middleware; services run by `pyrometer run`).
     Request,
+    /// A web server started taking requests: a gunicorn worker loaded the
+    /// application, uvicorn finished its start-up, Flask's development
+    /// server began serving (services run by `pyrometer run`).
+    Server,
 }
 
 impl ReadyReason {
@@ -294,7 +298,22 @@ impl ReadyReason {
             Self::Explicit => "explicit",
             Self::Exit => "exit",
             Self::Request => "request",
+            Self::Server => "server",
         }
+    }
+
+    /// The reason [`as_str`](Self::as_str) spells `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Handler,
+            Self::Invoke,
+            Self::Explicit,
+            Self::Exit,
+            Self::Request,
+            Self::Server,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == text)
     }
 }
 

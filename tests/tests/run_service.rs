@@ -199,6 +199,8 @@ fn flask_under_gunicorn_reports_routes_restarts_and_passes_promtool() {
         &["--plugin", slow_imports.to_str().expect("utf-8 path")],
         &["gunicorn", "-w", "2", "-b", &bind, "flask_app:app"],
     );
+    // Ready when a worker has loaded the app (300 ms of slow_settings), before any request.
+    run.wait_metric("python_startup_duration_seconds", |s| s > 0.3);
     wait_for("the service to answer", || {
         get(port, "/").filter(|(s, _)| *s == 200)
     });
@@ -262,6 +264,7 @@ fn flask_under_gunicorn_reports_routes_restarts_and_passes_promtool() {
         "gunicorn's own exit status: {stderr}"
     );
     let summary = &json["summary"];
+    assert_eq!(summary["ready_reason"], "server", "{json}");
     assert_eq!(summary["slowest_route"], "GET /slow", "{json}");
     assert!(summary["worker_restarts"].as_u64() >= Some(1), "{json}");
     assert!(
@@ -272,8 +275,7 @@ fn flask_under_gunicorn_reports_routes_restarts_and_passes_promtool() {
     // the start-up import time counts it, not only the master's imports.
     let slowest_import_ms = summary["slowest_imports"][0][1].as_f64();
     assert!(
-        slowest_import_ms > Some(300.0)
-            && summary["import_phase_ms"].as_f64() >= slowest_import_ms,
+        slowest_import_ms > Some(300.0) && summary["import_phase_ms"].as_f64() >= slowest_import_ms,
         "{json}"
     );
     let findings = json["findings"].as_array().expect("findings");
@@ -296,6 +298,8 @@ fn a_blocking_call_in_an_async_route_shows_as_loop_lag() {
         &[],
         &["uvicorn", "--port", &port.to_string(), "fastapi_app:app"],
     );
+    // Ready when uvicorn's start-up is done, before any request.
+    run.wait_metric("python_startup_duration_seconds", |s| s > 0.0);
     wait_for("the service to answer", || {
         get(port, "/hello").filter(|(s, _)| *s == 200)
     });
@@ -331,6 +335,7 @@ fn a_blocking_call_in_an_async_route_shows_as_loop_lag() {
     let (status, stderr, json) = run.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(json["summary"]["slowest_route"], "GET /block", "{json}");
+    assert_eq!(json["summary"]["ready_reason"], "server", "{json}");
     assert!(
         json["summary"]["loop_lag_max_ms"].as_f64() >= Some(200.0),
         "{json}"

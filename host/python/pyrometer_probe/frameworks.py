@@ -32,19 +32,19 @@ into the application: a hook that fails leaves the class as it was.
 
 import sys
 
-# Set on the functions this module installs, so a class is patched once.
-_MARK = "__pyrometer_http__"
+# Set on the functions the probe installs, so a class is patched once.
+_MARK = "__pyrometer_hook__"
 
 
 def hook(module):
     """Patch the framework class of ``module``, a module named in ``process.WEB_FRAMEWORK_MODULES``."""
-    patch = HOOKS.get(module.__name__)
-    if patch is not None:
-        patch(module)
+    install = HOOKS.get(module.__name__)
+    if install is not None:
+        install(module)
 
 
-def _patch(cls, name, make):
-    """Replace ``cls.name`` by ``make(original)`` unless it is already ours."""
+def patch(cls, name, make):
+    """Replace ``cls.name`` by ``make(original)`` unless it is already ours (also used by :mod:`.servers`)."""
     original = cls.__dict__.get(name)
     if original is None or getattr(original, _MARK, False):
         return
@@ -83,7 +83,7 @@ def _hook_flask(module):
     from . import middleware
 
     closing = werkzeug_closing()
-    _patch(module.Flask, "wsgi_app", lambda original: middleware.wsgi_method(original, "flask", flask_route, closing))
+    patch(module.Flask, "wsgi_app", lambda original: middleware.wsgi_method(original, "flask", flask_route, closing))
 
     def make(original):
         # An exception Flask lets propagate (testing, debug) leaves wsgi_app
@@ -99,7 +99,7 @@ def _hook_flask(module):
 
         return handle_exception
 
-    _patch(module.Flask, "handle_exception", make)
+    patch(module.Flask, "handle_exception", make)
 
 
 # Django -------------------------------------------------------------------
@@ -133,19 +133,19 @@ def _hook_django_resolver(module):
 
         return resolve_request
 
-    _patch(module.BaseHandler, "resolve_request", make)
+    patch(module.BaseHandler, "resolve_request", make)
 
 
 def _hook_django_wsgi(module):
     from . import middleware
 
-    _patch(module.WSGIHandler, "__call__", lambda original: middleware.wsgi_method(original, "django"))
+    patch(module.WSGIHandler, "__call__", lambda original: middleware.wsgi_method(original, "django"))
 
 
 def _hook_django_asgi(module):
     from . import middleware
 
-    _patch(module.ASGIHandler, "__call__", lambda original: middleware.asgi_method(original, "django"))
+    patch(module.ASGIHandler, "__call__", lambda original: middleware.asgi_method(original, "django"))
 
 
 # Starlette and FastAPI ----------------------------------------------------
@@ -206,7 +206,7 @@ def framework_of(app):
 def _hook_starlette(module):
     from . import middleware
 
-    _patch(
+    patch(
         module.Starlette,
         "__call__",
         lambda original: middleware.asgi_method(original, framework_of, starlette_route),

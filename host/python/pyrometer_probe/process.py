@@ -4,9 +4,10 @@ Data enters from ``sitecustomize`` (:func:`start`, which also registers the
 web framework hooks of :mod:`.frameworks` for when a framework is imported),
 from whoever knows the application is ready (:func:`mark_ready`: the Lambda
 handler module once the user's handler is loaded, the handler wrapper at the
-first invocation, the HTTP middleware at the first completed request, or
+first invocation, a web server's start-up (:func:`server_ready`, see
+:mod:`.servers`), the HTTP middleware at the first completed request, or
 :func:`at_exit`), and from the fork hooks. It leaves as the ``init``,
-``imports``, ``fork`` and ``exit`` records (see PROTOCOL.md), sent through the
+``imports``, ``fork``, ``ready`` and ``exit`` records (see PROTOCOL.md), sent through the
 one :class:`~.transport.Transport` of the process; at exit the last ``http``
 window (:mod:`.web`) goes before the ``exit`` record.
 
@@ -47,11 +48,23 @@ WEB_FRAMEWORK_MODULES = (
 )
 
 
+#: Modules whose import hooks a web server's start-up (see :mod:`.servers`):
+#: the server marks its process ready when it starts taking requests.
+SERVER_MODULES = ("gunicorn.workers.base", "uvicorn.server", "werkzeug.serving")
+
+
 def _web_framework_imported(module):
     """Post-import callback: install the HTTP middleware in the framework just imported."""
     from . import frameworks
 
     frameworks.hook(module)
+
+
+def _server_imported(module):
+    """Post-import callback: hook the start-up of the web server just imported."""
+    from . import servers
+
+    servers.hook(module)
 
 
 class ProbeState:
@@ -74,6 +87,7 @@ class ProbeState:
         self.ready_reason = None
         self.init_sent = False
         self.fork_imports_sent = False
+        self.fork_ready_sent = False
         self.invocations = 0
         self.transport = None
         self.profiles_sent = 0
@@ -119,6 +133,8 @@ def start(started_perf_ns=None, environ=None):
         if not _is_off(environ.get("PYROMETER_HTTP")):
             for name in WEB_FRAMEWORK_MODULES:
                 imports.after_import(name, _web_framework_imported)
+        for name in SERVER_MODULES:
+            imports.after_import(name, _server_imported)
         runtime.install_gc_callback()
         state.enabled = True
         state.socket_path = path
@@ -267,8 +283,31 @@ def mark_ready(reason="explicit", **init):
         pass
 
 
+def server_ready():
+    """A web server of this process started taking requests (see :mod:`.servers`). Never raises.
+
+    A process not yet ready is ready now (reason ``server``), which sends its
+    ``init`` record. A forked child -- a pre-fork server's worker, ready on
+    its own once it has loaded the application -- sends a ``ready`` record
+    and its start-up imports instead (once).
+    """
+    try:
+        if not state.enabled:
+            return
+        if state.fork_unix_us is None:
+            mark_ready("server")
+        elif not state.fork_ready_sent:
+            state.fork_ready_sent = True
+            with imports.muted():
+                from . import wire
+            send(wire.KIND_READY, wire.ready_body(time_ns() // 1000, "server"), keep=True)
+            send_fork_imports()
+    except Exception:
+        pass
+
+
 def send_fork_imports():
-    """A forked child's start-up imports, once, at its first served request.
+    """A forked child's start-up imports, once: when its server is ready, else at its first served request.
 
     A pre-fork server's workers import the application after the fork, so
     those imports are the start-up that matters; they go as an ``imports``
@@ -299,6 +338,7 @@ def _after_fork_in_child():
         state.invocations = 0
         state.init_sent = True
         state.fork_imports_sent = False
+        state.fork_ready_sent = False
         state.ready = True
         state.ready_perf_ns = perf_counter_ns()
         state.ready_unix_us = state.fork_unix_us

@@ -24,6 +24,7 @@ KIND_INVOKE = "invoke"
 KIND_FORK = "fork"
 KIND_EXIT = "exit"
 KIND_HTTP = "http"
+KIND_READY = "ready"
 
 _TRANSLATE = {ord("\t"): " ", ord("\n"): " ", ord("\r"): " "}
 
@@ -265,6 +266,11 @@ def invoke_body(
 def fork_body(parent_pid, fork_unix_us):
     """Body of the ``fork`` record, sent first by a forked child."""
     return f"{number(parent_pid)}\t{number(fork_unix_us)}\n"
+
+
+def ready_body(ready_unix_us, reason):
+    """Body of the ``ready`` record: a forked child became ready to serve on its own."""
+    return f"{number(ready_unix_us)}\t{text(reason)}\n"
 
 
 def exit_body(invocations, exit_unix_us, unsent):

@@ -31,6 +31,7 @@ INIT_FIELDS = (
     "error profile_id profile_modules gc_collections gc_pause_us"
 ).split()
 FORK_FIELDS = ["parent_pid", "fork_unix_us"]
+READY_FIELDS = ["ready_unix_us", "reason"]
 EXIT_FIELDS = ["invocations", "exit_unix_us", "unsent"]
 HTTP_FIELDS = (
     "framework window_end_unix_us first_response_unix_us in_flight loop_lag_max_us loop_pending_tasks "
@@ -51,8 +52,10 @@ class Record:
         self.size = size
 
     def fields(self):
-        """The single body line of init/invoke/fork/exit as a dict (values as text)."""
-        names = {"init": INIT_FIELDS, "invoke": INVOKE_FIELDS, "fork": FORK_FIELDS, "exit": EXIT_FIELDS}[self.kind]
+        """The single body line of init/invoke/fork/ready/exit as a dict (values as text)."""
+        names = {"init": INIT_FIELDS, "invoke": INVOKE_FIELDS, "fork": FORK_FIELDS, "ready": READY_FIELDS, "exit": EXIT_FIELDS}[
+            self.kind
+        ]
         line = self.lines[0]
         assert len(line) >= len(names), (self.kind, line)
         return dict(zip(names, line))
@@ -69,7 +72,7 @@ def parse(datagram):
     lines = [line.split("\t") for line in text[:-1].split("\n")]
     header = lines[0]
     assert header[0] == "pyrometer-probe" and header[1] == "1", header
-    assert header[2] in ("init", "imports", "invoke", "fork", "exit", "http"), header
+    assert header[2] in ("init", "imports", "invoke", "fork", "ready", "exit", "http"), header
     return Record(header[2], int(header[3]), int(header[4]), int(header[5]), lines[1:], len(datagram))
 
 

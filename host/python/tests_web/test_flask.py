@@ -124,7 +124,7 @@ except ZeroDivisionError:
 
     def test_http_off_leaves_flask_unhooked_and_the_rest_measured(self):
         code = APP + """
-assert not getattr(Flask.wsgi_app, "__pyrometer_http__", False), "Flask was hooked"
+assert not getattr(Flask.wsgi_app, "__pyrometer_hook__", False), "Flask was hooked"
 with app.test_client().get("/users/7") as response:
     assert response.status_code == 200
 print("unhooked")
@@ -137,7 +137,7 @@ print("unhooked")
 
     def test_an_http_switch_that_does_not_say_off_leaves_flask_measured(self):
         code = APP + """
-assert getattr(Flask.wsgi_app, "__pyrometer_http__", False), "Flask was not hooked"
+assert getattr(Flask.wsgi_app, "__pyrometer_hook__", False), "Flask was not hooked"
 app.test_client().get("/users/7").close()
 """
         _, records = run_app(self, self.receiver, code, {"PYROMETER_HTTP": "garbage"})
@@ -159,6 +159,25 @@ app.test_client().get("/users/7").close()
         self.assertEqual(int(init["profile_id"]), profile.profile_id)
         for module in ("flask", "werkzeug", "colorsys"):
             self.assertTrue(profile.by_name(module), module)
+
+    def test_the_development_server_marks_the_app_ready_before_its_first_request(self):
+        code = APP + """
+import threading, urllib.request
+from werkzeug.serving import make_server
+server = make_server("127.0.0.1", 0, app)
+thread = threading.Thread(target=server.serve_forever)
+thread.start()
+with urllib.request.urlopen("http://127.0.0.1:%d/users/7" % server.server_port) as response:
+    assert response.status == 200
+server.shutdown()
+thread.join()
+"""
+        _, records = run_app(self, self.receiver, code)
+        init = next(r for r in records if r.kind == "init").fields()
+        self.assertEqual(init["ready_reason"], "server")
+        (window,) = windows(records, "flask")
+        self.assertLessEqual(int(init["ready_unix_us"]), window["first_response_unix_us"])
+        self.assertEqual(http_totals(records, "flask")[("GET", "/users/<int:id>", 200)]["count"], 1)
 
     def test_exceptions_flask_lets_through_are_unchanged(self):
         code = APP + """

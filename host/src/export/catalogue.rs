@@ -287,7 +287,7 @@ pub const PYTHON_IMPORT_MODULE_DURATION_SECONDS: MetricSpec = gauge(
 pub const PYTHON_STARTUP_DURATION_SECONDS: MetricSpec = gauge(
     "python_startup_duration_seconds",
     Unit::Seconds,
-    "Process start to ready (first request served, or pyrometer_probe.mark_ready()) of a service run by `pyrometer run`.",
+    "Process start to ready (its server started taking requests, else its first request served, or pyrometer_probe.mark_ready()) of a service run by `pyrometer run`.",
     &[],
 );
 /// asyncio event-loop lag.

@@ -160,6 +160,9 @@ impl ServiceState {
                     self.rows_dropped += 1;
                 }
             }
+            ProbeRecord::Ready(ready) => {
+                self.mark_ready(ready.ready_unix_us, ready.reason.as_str())
+            }
             ProbeRecord::Http(http) => self.on_http(message.pid, &http),
             ProbeRecord::Exit(_) => {
                 self.processes.remove(&message.pid);
@@ -760,6 +763,26 @@ mod tests {
             Some(2.0),
             "start-up imports: the worker's and the master's top-level ones"
         );
+    }
+
+    #[test]
+    fn a_worker_ready_to_serve_starts_the_service_before_its_first_request() {
+        use crate::sources::probe::ProbeReady;
+        let mut s = state();
+        s.on_probe(http(11, Some(1_900_000), vec![series("/", 200, &[1_000])]));
+        assert_eq!(s.summary(1.0).ready_reason.as_deref(), Some("request"));
+        s.on_probe(ProbeMessage {
+            pid: 11,
+            seq: 1,
+            dropped: 0,
+            record: ProbeRecord::Ready(ProbeReady {
+                ready_unix_us: 1_250_000,
+                reason: ReadyReason::Server,
+            }),
+        });
+        let summary = s.summary(1.0);
+        assert_eq!(summary.startup_ms, Some(250.0));
+        assert_eq!(summary.ready_reason.as_deref(), Some("server"));
     }
 
     #[test]

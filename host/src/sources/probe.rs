@@ -243,6 +243,16 @@ pub struct ProbeFork {
     pub fork_unix_us: u64,
 }
 
+/// A forked child became ready on its own (a pre-fork server's worker that
+/// loaded the application).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeReady {
+    /// When, µs since the Unix epoch.
+    pub ready_unix_us: u64,
+    /// What marked it ready.
+    pub reason: ReadyReason,
+}
+
 /// A process's last record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeExit {
@@ -312,6 +322,8 @@ pub enum ProbeRecord {
     Invocation(ProbeInvocation),
     /// The sender was forked from another probed process.
     Fork(ProbeFork),
+    /// The sender, a forked child, became ready.
+    Ready(ProbeReady),
     /// The sender exited.
     Exit(ProbeExit),
     /// A window of HTTP requests.
@@ -437,7 +449,7 @@ impl ProbeDecoder {
         let kind = fields.next_field()?;
         if !matches!(
             kind,
-            "init" | "imports" | "invoke" | "fork" | "exit" | "http"
+            "init" | "imports" | "invoke" | "fork" | "ready" | "exit" | "http"
         ) {
             return Err(RejectReason::UnknownKind);
         }
@@ -463,6 +475,14 @@ impl ProbeDecoder {
                 })
             }
             "http" => ProbeRecord::Http(parse_http(lines)?),
+            "ready" => {
+                let mut fields = Fields::new(first_line(&mut lines)?);
+                ProbeRecord::Ready(ProbeReady {
+                    ready_unix_us: fields.number()?,
+                    reason: ReadyReason::parse(fields.next_field()?)
+                        .ok_or(RejectReason::BadValue)?,
+                })
+            }
             "exit" => {
                 let mut fields = Fields::new(first_line(&mut lines)?);
                 let exit = ProbeExit {
@@ -731,14 +751,7 @@ fn parse_init(line: &str) -> Result<ProbeInit, RejectReason> {
     };
     let probe_start_unix_us = f.number()?;
     let ready_unix_us = f.number()?;
-    let ready_reason = match f.next_field()? {
-        "handler" => ReadyReason::Handler,
-        "invoke" => ReadyReason::Invoke,
-        "explicit" => ReadyReason::Explicit,
-        "exit" => ReadyReason::Exit,
-        "request" => ReadyReason::Request,
-        _ => return Err(RejectReason::BadValue),
-    };
+    let ready_reason = ReadyReason::parse(f.next_field()?).ok_or(RejectReason::BadValue)?;
     let probe_init_us = f.number()?;
     let modules_before_probe = f.number()?;
     let modules_at_ready = f.number()?;
@@ -1421,6 +1434,27 @@ mod tests {
             .decode(&datagram("invoke", 6, 3, 0, INVOKE))
             .expect("valid");
         assert_eq!(decoder.stats().sequence_gaps, 3);
+    }
+
+    #[test]
+    fn a_ready_record_carries_its_time_and_reason() {
+        let mut decoder = ProbeDecoder::new();
+        let message = decoder
+            .decode(&datagram("ready", 6, 0, 0, "1700000000000000\tserver\n"))
+            .expect("valid")
+            .expect("a record");
+        assert_eq!(
+            message.record,
+            ProbeRecord::Ready(ProbeReady {
+                ready_unix_us: 1_700_000_000_000_000,
+                reason: ReadyReason::Server,
+            })
+        );
+        assert_eq!(
+            decoder.decode(&datagram("ready", 6, 1, 0, "1700000000000000\tsoon\n")),
+            Err(RejectReason::BadValue),
+            "a reason the decoder does not know"
+        );
     }
 
     #[test]
