@@ -192,6 +192,28 @@ def wsgi_method(call, framework, route_of=_stored_route, closing=None):
     return measured_wsgi_app
 
 
+def end_abandoned(body):
+    """End the measured request of ``body``, a response body the server dropped without closing it.
+
+    PEP 3333 servers always close the body; Werkzeug's development server
+    does not when the client resets the connection as the response ends
+    (see :mod:`.servers`), which would leave the request in flight and
+    uncounted. Ends only the measurement (the application's own close
+    callbacks are the server's business); does nothing for a body that was
+    closed or is not measured. Never raises.
+    """
+    try:
+        if isinstance(body, _WsgiExchange):
+            body.end()
+            return
+        callbacks = getattr(body, "_callbacks", None)
+        end = callbacks[0] if callbacks else None
+        if getattr(end, "__func__", None) is _WsgiExchange.end:
+            end()
+    except Exception:
+        pass
+
+
 def wsgi_app(app, framework, route_of=_stored_route, closing=None):
     """Wrap a plain WSGI application ``app(environ, start_response)`` to measure requests.
 

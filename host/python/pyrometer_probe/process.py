@@ -88,6 +88,7 @@ class ProbeState:
         self.init_sent = False
         self.fork_imports_sent = False
         self.fork_ready_sent = False
+        self.parent_imports_sent = False
         self.invocations = 0
         self.transport = None
         self.profiles_sent = 0
@@ -146,7 +147,7 @@ def start(started_perf_ns=None, environ=None):
             state.exec_unix_us = int(exec_us)
             state.exec_source = "env"
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         atexit.register(at_exit)
         state.probe_init_ns = perf_counter_ns() - state.probe_perf_ns
         return True
@@ -321,6 +322,25 @@ def send_fork_imports():
         pass
 
 
+def _before_fork():
+    """A web server's process forking before it is ready -- gunicorn's master
+    starting its workers -- sends its start-up imports so far (an ``imports``
+    profile of phase ``init``) at its first fork, rather than at its exit:
+    with ``--preload`` they are the application's. Never raises.
+    """
+    try:
+        if (
+            state.enabled
+            and not state.init_sent
+            and not state.parent_imports_sent
+            and "pyrometer_probe.servers" in sys.modules
+        ):
+            state.parent_imports_sent = True
+            flush_imports("init", 0, keep=True)
+    except Exception:
+        pass
+
+
 def _after_fork_in_child():
     try:
         if not state.enabled:
@@ -339,6 +359,7 @@ def _after_fork_in_child():
         state.init_sent = True
         state.fork_imports_sent = False
         state.fork_ready_sent = False
+        state.parent_imports_sent = False
         state.ready = True
         state.ready_perf_ns = perf_counter_ns()
         state.ready_unix_us = state.fork_unix_us

@@ -13,7 +13,10 @@ ends its start-up, and that method's return calls
 * ``uvicorn.server``: ``Server.startup``: the lifespan start-up ran and the
   sockets listen (unless start-up failed and the server is exiting);
 * ``werkzeug.serving``: ``BaseWSGIServer.serve_forever``, Flask's development
-  server (``app.run()``), marked as it enters its loop.
+  server (``app.run()``), marked as it enters its loop. This server also
+  drops a response body unclosed when the client resets the connection; its
+  ``WSGIRequestHandler.connection_dropped`` is hooked to end such a request
+  (:func:`.middleware.end_abandoned`).
 
 Other servers (waitress, hypercorn, Django's ``runserver``...) are ready at
 their first request, as before. A hook costs nothing per request, and never
@@ -55,15 +58,54 @@ def _hook_uvicorn(module):
     frameworks.patch(module.Server, "startup", make)
 
 
+# Environ key under which the development server's requests keep their body (see _hook_werkzeug).
+_BODY_KEY = "pyrometer.dev_server.body"
+
+
+def _keeping_body(app):
+    """``app``, keeping the body it returns in the environ for the dropped-connection hook of :func:`_hook_werkzeug`."""
+
+    def keeping_body(environ, start_response):
+        body = app(environ, start_response)
+        environ[_BODY_KEY] = body
+        return body
+
+    keeping_body.keeps_body = True
+    return keeping_body
+
+
 def _hook_werkzeug(module):
-    def make(original):
+    # Werkzeug's development server skips the body's close() when the
+    # client resets the connection as it drains the request (it calls
+    # connection_dropped instead): such a request would stay in flight,
+    # uncounted. Its app keeps each body in the environ, and a dropped
+    # connection ends the body's measured request.
+    def make_serve(original):
         def serve_forever(self, *args, **kwargs):
             process.server_ready()
+            try:
+                if not getattr(self.app, "keeps_body", False):
+                    self.app = _keeping_body(self.app)
+            except Exception:  # not the server expected: serve as it is
+                pass
             return original(self, *args, **kwargs)
 
         return serve_forever
 
-    frameworks.patch(module.BaseWSGIServer, "serve_forever", make)
+    def make_dropped(original):
+        def connection_dropped(self, error, environ=None):
+            try:
+                return original(self, error, environ)
+            finally:
+                if environ is not None and _BODY_KEY in environ:
+                    from . import middleware
+
+                    middleware.end_abandoned(environ.pop(_BODY_KEY))
+
+        return connection_dropped
+
+    frameworks.patch(module.BaseWSGIServer, "serve_forever", make_serve)
+    frameworks.patch(module.WSGIRequestHandler, "connection_dropped", make_dropped)
 
 
 #: Module name -> the function that patches it (the keys are

@@ -13,7 +13,7 @@ import tempfile
 import textwrap
 import unittest
 
-from probe_harness import PROBE_DIR, Receiver, profiles, run_python, write_tree
+from probe_harness import PROBE_DIR, Receiver, profiles, run_python, start_python, write_tree
 
 sys.path.insert(0, PROBE_DIR)
 
@@ -138,6 +138,44 @@ class ServerHooksTest(unittest.TestCase):
         self.assertEqual(len(profile.by_name("served_app")), 1, "the worker's start-up imports, sent when ready")
         parent_init = next(r for r in records if r.pid == parent and r.kind == "init").fields()
         self.assertEqual(parent_init["ready_reason"], "exit", "the master never served")
+
+    def test_a_master_that_forks_its_workers_sends_its_start_up_imports_then(self):
+        code = textwrap.dedent(
+            """
+            import os, sys
+            from gunicorn.workers.base import Worker
+            import served_app  # --preload: the master loads the app
+            pid = os.fork()
+            if pid == 0:
+                Worker().load_wsgi()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            os.fork() or os._exit(0)  # a second fork sends nothing more
+            print(os.getpid(), flush=True)
+            sys.stdin.readline()  # until the test saw the master's imports
+            """
+        )
+        master = start_python(code, self.receiver.path, pythonpath=(self.tree.name,))
+        try:
+            parent = int(master.stdout.readline())
+            records = self.receiver.wait_for(
+                lambda rs: any(p.pid == parent and p.by_name("served_app") for p in profiles(rs))
+            )
+            kinds = [r.kind for r in records if r.pid == parent]
+            self.assertNotIn("exit", kinds, "sent at the fork, while the master runs")
+            self.assertNotIn("init", kinds)
+            (profile,) = [p for p in profiles(records) if p.pid == parent]
+            self.assertEqual(profile.phase, "init")
+            self.assertEqual(len(profile.by_name("served_app")), 1)
+            master.stdin.write("go\n")
+            master.stdin.flush()
+            self.assertEqual(master.wait(60), 0)
+        finally:
+            master.kill()
+            master.communicate()
+        records = self.receiver.wait_for(lambda rs: any(r.pid == parent and r.kind == "exit" for r in rs))
+        master_profiles = [p for p in profiles(records) if p.pid == parent]
+        self.assertEqual(sum(len(p.by_name("served_app")) for p in master_profiles), 1, "never sent twice")
 
 
 if __name__ == "__main__":

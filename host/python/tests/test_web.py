@@ -285,6 +285,21 @@ class Body:
         self.closed += 1
 
 
+class Closing:
+    """Werkzeug's ClosingIterator, in short: close() runs the callbacks in order."""
+
+    def __init__(self, chunks, callbacks):
+        self.chunks = chunks
+        self._callbacks = callbacks
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self):
+        for callback in self._callbacks:
+            callback()
+
+
 class WsgiMiddlewareTest(unittest.TestCase):
     def setUp(self):
         self.window_name = "wsgi-%d" % next(_names)
@@ -333,20 +348,6 @@ class WsgiMiddlewareTest(unittest.TestCase):
         self.assertEqual(body.closed, 1)
 
     def test_a_body_with_close_callbacks_ends_the_request_first_among_them(self):
-        class Closing:
-            """Werkzeug's ClosingIterator, in short: close() runs the callbacks in order."""
-
-            def __init__(self, chunks, callbacks):
-                self.chunks = chunks
-                self._callbacks = callbacks
-
-            def __iter__(self):
-                return iter(self.chunks)
-
-            def close(self):
-                for callback in self._callbacks:
-                    callback()
-
         def failing_callback():
             raise RuntimeError("a callback of the application failed")
 
@@ -391,6 +392,37 @@ class WsgiMiddlewareTest(unittest.TestCase):
         self.assertEqual(body.closed, 2)
         self.assertEqual(self.series()[("GET", "/x", 200)]["count"], 1)
         self.assertEqual(len(self.window.in_flight), 0)
+
+    def test_a_body_the_server_drops_unclosed_can_still_end_its_request_once(self):
+        closed = []
+
+        def app(environ, start_response):
+            start_response("200 OK", [])
+            if environ["PATH_INFO"] == "/closing":
+                return Closing([b"a"], [lambda: closed.append(True)])
+            return Body([b"b"])
+
+        with FakeClock() as clock:
+            dropped = [
+                self.wrap(app, route=path, closing=Closing)(wsgi_environ(path), StartResponse())
+                for path in ("/closing", "/plain")
+            ]
+            self.assertIsInstance(dropped[0], Closing, "returned as it is, the end among its callbacks")
+            clock.advance_us(300)
+            for body in dropped:
+                middleware.end_abandoned(body)
+                middleware.end_abandoned(body)  # once only
+            closed_first = self.wrap(app, route="/closed", closing=Closing)(wsgi_environ("/closing"), StartResponse())
+            closed_first.close()
+            middleware.end_abandoned(closed_first)  # ended already
+            middleware.end_abandoned(Body([b"not measured"]))
+            middleware.end_abandoned(None)
+        found = self.series()
+        self.assertEqual((found[("GET", "/closing", 200)]["count"], found[("GET", "/closing", 200)]["sum_us"]), (1, 300))
+        self.assertEqual(found[("GET", "/plain", 200)]["count"], 1)
+        self.assertEqual(found[("GET", "/closed", 200)]["count"], 1)
+        self.assertEqual(len(self.window.in_flight), 0)
+        self.assertEqual(closed, [True], "the application's own close callbacks stay the server's business")
 
     def test_a_body_abandoned_half_read_is_closed_once(self):
         class ClosingIterator:
