@@ -70,13 +70,15 @@ pub struct ServiceState {
     registry: Arc<MetricsRegistry>,
     exec_unix_us: u64,
     python: Option<PythonInit>,
-    /// Start-up import profiles: one per process role (see [`Self::on_imports`]).
-    profiles: Vec<ImportProfile>,
+    /// Start-up import profiles and their senders: one per process role (see [`Self::on_imports`]).
+    profiles: Vec<(u32, ImportProfile)>,
     profiles_in_batch: usize,
     /// Forked processes and their parents.
     fork_parents: HashMap<u32, u32>,
     /// Parents one of whose forked children's profile was taken.
     profiled_parents: HashSet<u32>,
+    /// Parents of the processes the tree samples saw (spawned workers send no `fork`).
+    tree_parents: HashMap<u32, u32>,
     startup_in_batch: bool,
     ready_unix_us: Option<u64>,
     ready_reason: Option<String>,
@@ -109,6 +111,7 @@ impl ServiceState {
             profiles_in_batch: 0,
             fork_parents: HashMap::new(),
             profiled_parents: HashSet::new(),
+            tree_parents: HashMap::new(),
             startup_in_batch: false,
             ready_unix_us: None,
             ready_reason: None,
@@ -186,7 +189,7 @@ impl ServiceState {
             return;
         }
         self.registry.record_import_profile(&profile);
-        self.profiles.push(profile);
+        self.profiles.push((pid, profile));
     }
 
     /// Every start-up profile as one: each process's imports as more roots.
@@ -195,7 +198,7 @@ impl ServiceState {
             return None;
         }
         let mut merged = ImportProfile::default();
-        for profile in &self.profiles {
+        for (_, profile) in &self.profiles {
             let offset = merged.modules.len();
             merged
                 .modules
@@ -205,6 +208,33 @@ impl ServiceState {
                 }));
         }
         Some(merged)
+    }
+
+    /// Start-up import time on the way to ready, µs: the slowest chain of a
+    /// process's start-up imports and its ancestors' (a server's master, then
+    /// one of its workers: workers import side by side, so theirs do not add).
+    fn startup_import_us(&self) -> Option<u64> {
+        let mut by_pid: HashMap<u32, u64> = HashMap::new();
+        for (pid, profile) in &self.profiles {
+            let roots = profile.modules.iter().filter(|m| m.parent.is_none());
+            *by_pid.entry(*pid).or_default() += roots.map(|m| m.cumulative_us).sum::<u64>();
+        }
+        let parent_of = |pid: u32| {
+            self.fork_parents
+                .get(&pid)
+                .or_else(|| self.tree_parents.get(&pid))
+                .copied()
+        };
+        by_pid
+            .keys()
+            .map(|&pid| {
+                // Bounded: a pid reused in a cycle of stale parents ends it.
+                std::iter::successors(Some(pid), |&p| parent_of(p))
+                    .take(MAX_TRACKED_PROCESSES)
+                    .filter_map(|p| by_pid.get(&p))
+                    .sum()
+            })
+            .max()
     }
 
     fn mark_ready(&mut self, unix_us: u64, reason: &str) {
@@ -320,6 +350,13 @@ impl ServiceState {
         // the counter only ever moves forward.
         let delta = (cpu_ms(&sample) - previous).max(0.0);
         r.record(&catalogue::PROCESS_CPU_SECONDS_TOTAL, &[], delta / 1e3);
+        for &(pid, parent) in tree {
+            if self.tree_parents.len() < MAX_TRACKED_PROCESSES
+                || self.tree_parents.contains_key(&pid)
+            {
+                self.tree_parents.insert(pid, parent);
+            }
+        }
         let restarts = self.workers.observe(tree);
         if restarts > 0 {
             r.record(
@@ -433,12 +470,17 @@ impl ServiceState {
         routes.sort_by(|a, b| b.mean_ms.total_cmp(&a.mean_ms));
         let requests: u64 = routes.iter().map(|r| r.requests).sum();
         let imports = self.imports();
-        let mut slowest_imports: Vec<(String, f64)> = imports
-            .iter()
-            .flat_map(|p| p.modules.iter())
-            .map(|m| (m.module.clone(), m.cumulative_us as f64 / 1e3))
+        // A module several processes imported counts once, at its slowest.
+        let mut slowest: HashMap<&str, u64> = HashMap::new();
+        for m in imports.iter().flat_map(|p| p.modules.iter()) {
+            let us = slowest.entry(m.module.as_str()).or_default();
+            *us = (*us).max(m.cumulative_us);
+        }
+        let mut slowest_imports: Vec<(String, f64)> = slowest
+            .into_iter()
+            .map(|(module, us)| (module.to_owned(), us as f64 / 1e3))
             .collect();
-        slowest_imports.sort_by(|a, b| b.1.total_cmp(&a.1));
+        slowest_imports.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         slowest_imports.truncate(10);
         ServiceSummary {
             python: self.python.as_ref().map(|p| p.python.clone()),
@@ -447,12 +489,8 @@ impl ServiceState {
                 .ready_unix_us
                 .map(|r| r.saturating_sub(self.exec_unix_us) as f64 / 1e3),
             ready_reason: self.ready_reason.clone(),
-            import_phase_ms: imports
-                .as_ref()
-                .map(|p| {
-                    let roots = p.modules.iter().filter(|m| m.parent.is_none());
-                    roots.map(|m| m.cumulative_us).sum::<u64>()
-                })
+            import_phase_ms: self
+                .startup_import_us()
                 .or(self.python.as_ref().map(|p| p.import_phase_us))
                 .map(|us| us as f64 / 1e3),
             slowest_imports,
@@ -526,12 +564,13 @@ pub struct ServiceSummary {
     pub startup_ms: Option<f64>,
     /// What marked it ready: `request` (first request served) or `explicit`.
     pub ready_reason: Option<String>,
-    /// Import time of start-up, ms: the top-level imports of every start-up
-    /// profile kept (a pre-fork server's master and one worker per master,
-    /// whose imports after the fork are the application's), else the first
-    /// `init` record's figure.
+    /// Import time of start-up, ms: the slowest chain of a process's start-up
+    /// imports and its ancestors' (a pre-fork or spawning server's master,
+    /// then one worker: its imports after the fork are the application's),
+    /// else the first `init` record's figure.
     pub import_phase_ms: Option<f64>,
-    /// The ten slowest modules of start-up: (module, cumulative ms).
+    /// The ten slowest modules of start-up: (module, cumulative ms; the
+    /// slowest import of a module several processes imported).
     pub slowest_imports: Vec<(String, f64)>,
     /// How long the service ran, seconds.
     pub duration_s: f64,
@@ -783,6 +822,29 @@ mod tests {
         let summary = s.summary(1.0);
         assert_eq!(summary.startup_ms, Some(250.0));
         assert_eq!(summary.ready_reason.as_deref(), Some("server"));
+    }
+
+    #[test]
+    fn spawned_workers_import_side_by_side_after_their_master() {
+        let mut s = state();
+        // uvicorn --workers 2: a supervisor (10) and two spawned workers
+        // (no fork record; the tree samples tell their parent).
+        s.on_sample(ProcessSample::default(), &[(10, 1), (11, 10), (12, 10)]);
+        s.on_probe(profile_message(11, &[("app", None), ("fastapi", None)]));
+        s.on_probe(profile_message(12, &[("app", None), ("fastapi", None)]));
+        s.on_probe(profile_message(10, &[("uvicorn", None)]));
+        let summary = s.summary(1.0);
+        assert_eq!(
+            summary.import_phase_ms,
+            Some(3.0),
+            "the supervisor's 1 ms, then one worker's 2 ms"
+        );
+        let names: Vec<&str> = summary
+            .slowest_imports
+            .iter()
+            .map(|(m, _)| m.as_str())
+            .collect();
+        assert_eq!(names, ["app", "fastapi", "uvicorn"], "each module once");
     }
 
     #[test]
