@@ -25,7 +25,9 @@ use crate::export::registry::MetricsRegistry;
 use crate::model::{
     Batch, FunctionInfo, ImportProfile, Invocation, ProcessSample, PythonInit, ReadyReason, Status,
 };
-use crate::sources::probe::{ImportPhase, ProbeHttp, ProbeMessage, ProbeRecord};
+use crate::sources::probe::{
+    ImportPhase, OTHER_ROUTE, ProbeHttp, ProbeMessage, ProbeRecord, UNMATCHED_ROUTE,
+};
 
 use super::workers::WorkerTracker;
 
@@ -501,7 +503,10 @@ impl ServiceState {
             } else {
                 0.0
             },
-            slowest_route: routes.first().map(|r| format!("{} {}", r.method, r.route)),
+            slowest_route: routes
+                .iter()
+                .find(|r| r.route != UNMATCHED_ROUTE && r.route != OTHER_ROUTE)
+                .map(|r| format!("{} {}", r.method, r.route)),
             routes,
             routes_dropped: self.routes_dropped,
             loop_lag_max_ms: self.loop_lag_max_us.map(|us| us as f64 / 1e3),
@@ -578,7 +583,8 @@ pub struct ServiceSummary {
     pub requests: u64,
     /// Requests per second over the run.
     pub throughput_rps: f64,
-    /// `METHOD /route` with the highest mean latency.
+    /// `METHOD /route` with the highest mean latency, among real routes (the
+    /// labels of no single route, `<unmatched>` and `<other>`, are not endpoints).
     pub slowest_route: Option<String>,
     /// Every route, slowest (by mean) first.
     pub routes: Vec<RouteSummary>,
@@ -698,6 +704,31 @@ mod tests {
                 "python_startup_duration_seconds{function_name=\"svc\",function_version=\"1\"} 0.3"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn requests_of_no_single_route_are_not_the_slowest_endpoint() {
+        let mut s = state();
+        s.on_probe(http(
+            7,
+            None,
+            vec![series(UNMATCHED_ROUTE, 404, &[900_000])],
+        ));
+        assert_eq!(s.summary(1.0).slowest_route, None, "no endpoint served yet");
+        s.on_probe(http(
+            7,
+            None,
+            vec![
+                series(OTHER_ROUTE, 200, &[800_000]),
+                series("/users/<id>", 200, &[2_000]),
+            ],
+        ));
+        let summary = s.summary(1.0);
+        assert_eq!(summary.slowest_route.as_deref(), Some("GET /users/<id>"));
+        assert_eq!(
+            summary.routes[0].route, UNMATCHED_ROUTE,
+            "still listed, slowest first"
         );
     }
 

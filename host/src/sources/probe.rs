@@ -37,6 +37,10 @@ pub const MAX_PROFILE_MODULES: u64 = 65_536;
 pub const MAX_TRACKED_SENDERS: usize = 1024;
 
 const MAGIC: &str = "pyrometer-probe";
+/// Route label of requests no route matched (the probe's `UNMATCHED_ROUTE`).
+pub const UNMATCHED_ROUTE: &str = "<unmatched>";
+/// Route label of requests beyond the probe's series cap (its `OTHER_ROUTE`).
+pub const OTHER_ROUTE: &str = "<other>";
 
 /// Why a datagram was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
