@@ -284,8 +284,8 @@ pub enum ReadyReason {
     /// WSGI/ASGI middleware; services run by `pyrometer run`).
     Request,
     /// A web server started taking requests: a gunicorn worker loaded the
-    /// application, uvicorn finished its start-up, Flask's development
-    /// server began serving (services run by `pyrometer run`).
+    /// application, uvicorn finished its start-up, Flask's or Django's
+    /// development server began serving (services run by `pyrometer run`).
     Server,
 }
 

@@ -50,7 +50,12 @@ WEB_FRAMEWORK_MODULES = (
 
 #: Modules whose import hooks a web server's start-up (see :mod:`.servers`):
 #: the server marks its process ready when it starts taking requests.
-SERVER_MODULES = ("gunicorn.workers.base", "uvicorn.server", "werkzeug.serving")
+SERVER_MODULES = (
+    "gunicorn.workers.base",
+    "uvicorn.server",
+    "werkzeug.serving",
+    "django.core.servers.basehttp",
+)
 
 
 def _web_framework_imported(module):

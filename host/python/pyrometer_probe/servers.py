@@ -16,10 +16,13 @@ ends its start-up, and that method's return calls
   server (``app.run()``), marked as it enters its loop. This server also
   drops a response body unclosed when the client resets the connection; its
   ``WSGIRequestHandler.connection_dropped`` is hooked to end such a request
-  (:func:`.middleware.end_abandoned`).
+  (:func:`.middleware.end_abandoned`);
+* ``django.core.servers.basehttp``: ``WSGIServer.__init__``, Django's
+  ``runserver``, once the server is bound (the command loads the
+  application before it creates the server).
 
-Other servers (waitress, hypercorn, Django's ``runserver``...) are ready at
-their first request, as before. A hook costs nothing per request, and never
+Other servers (waitress, hypercorn, daphne...) are ready at their first
+request, as before. A hook costs nothing per request, and never
 raises into the server: one that fails leaves the class as it was.
 """
 
@@ -43,6 +46,17 @@ def _hook_gunicorn(module):
         return load_wsgi
 
     frameworks.patch(module.Worker, "load_wsgi", make)
+
+
+def _hook_django_runserver(module):
+    def make(original):
+        def __init__(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            process.server_ready()  # bound and listening; runserver loaded the app before
+
+        return __init__
+
+    frameworks.patch(module.WSGIServer, "__init__", make)
 
 
 def _hook_uvicorn(module):
@@ -114,4 +128,5 @@ HOOKS = {
     "gunicorn.workers.base": _hook_gunicorn,
     "uvicorn.server": _hook_uvicorn,
     "werkzeug.serving": _hook_werkzeug,
+    "django.core.servers.basehttp": _hook_django_runserver,
 }

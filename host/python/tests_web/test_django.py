@@ -132,6 +132,26 @@ print("served")
         init = next(r for r in records if r.kind == "init").fields()
         self.assertEqual(init["ready_reason"], "request")
 
+    def test_runserver_marks_the_app_ready_once_its_server_is_bound(self):
+        code = APP + """
+import threading
+from django.core.servers.basehttp import WSGIServer, WSGIRequestHandler, get_internal_wsgi_application
+server = WSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+server.set_app(get_internal_wsgi_application())
+serving = threading.Thread(target=server.handle_request)
+serving.start()
+import urllib.request
+with urllib.request.urlopen("http://127.0.0.1:%d/users/3/" % server.server_port) as response:
+    assert response.read() == b"user 3"
+serving.join()
+server.server_close()
+"""
+        _, records = run_app(self, self.receiver, code)
+        init = next(r for r in records if r.kind == "init").fields()
+        self.assertEqual(init["ready_reason"], "server")
+        (window,) = windows(records, "django")
+        self.assertLessEqual(int(init["ready_unix_us"]), window["first_response_unix_us"])
+
     def test_asgi_requests_are_measured_on_the_loop(self):
         code = APP + """
 async def main():
