@@ -56,6 +56,9 @@ SERVER_MODULES = (
     "werkzeug.serving",
     "django.core.servers.basehttp",
 )
+#: Of those, the pre-fork servers: a process that imported one and forks
+#: before it is ready is a master starting its workers (see :func:`_before_fork`).
+PREFORK_SERVER_MODULES = ("gunicorn.workers.base",)
 
 
 def _web_framework_imported(module):
@@ -328,17 +331,19 @@ def send_fork_imports():
 
 
 def _before_fork():
-    """A web server's process forking before it is ready -- gunicorn's master
-    starting its workers -- sends its start-up imports so far (an ``imports``
-    profile of phase ``init``) at its first fork, rather than at its exit:
-    with ``--preload`` they are the application's. Never raises.
+    """A pre-fork server's master (:data:`PREFORK_SERVER_MODULES`) starting its
+    workers before it is ready sends its start-up imports so far (an
+    ``imports`` profile of phase ``init``) at its first fork, rather than at
+    its exit: with ``--preload`` they are the application's. Any other
+    process forks as before (a Lambda handler's init profile stays whole).
+    Never raises.
     """
     try:
         if (
             state.enabled
             and not state.init_sent
             and not state.parent_imports_sent
-            and "pyrometer_probe.servers" in sys.modules
+            and any(name in sys.modules for name in PREFORK_SERVER_MODULES)
         ):
             state.parent_imports_sent = True
             flush_imports("init", 0, keep=True)

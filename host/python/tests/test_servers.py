@@ -177,6 +177,25 @@ class ServerHooksTest(unittest.TestCase):
         master_profiles = [p for p in profiles(records) if p.pid == parent]
         self.assertEqual(sum(len(p.by_name("served_app")) for p in master_profiles), 1, "never sent twice")
 
+    def test_a_process_that_is_no_pre_fork_master_keeps_its_start_up_profile_whole(self):
+        _, records = self.run_child(
+            """
+            import os
+            import werkzeug.serving  # a server's module, as Flask imports it
+            import served_app
+            if os.fork() == 0:
+                os._exit(0)
+            os.wait()
+            import pyrometer_probe
+            pyrometer_probe.mark_ready()
+            """
+        )
+        init = next(r for r in records if r.kind == "init").fields()
+        parent = next(r for r in records if r.kind == "init").pid
+        (profile,) = [p for p in profiles(records) if p.pid == parent and p.phase == "init"]
+        self.assertEqual(int(init["profile_id"]), profile.profile_id)
+        self.assertEqual(len(profile.by_name("served_app")), 1)
+
 
 if __name__ == "__main__":
     unittest.main()
