@@ -36,27 +36,24 @@ def hook(module):
         install(module)
 
 
+def _ready_after(original):
+    """``original``, after which the process is ready (``patch`` gives it ``original``'s name)."""
+
+    def ready_after(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        process.server_ready()
+        return result
+
+    return ready_after
+
+
 def _hook_gunicorn(module):
-    def make(original):
-        def load_wsgi(self, *args, **kwargs):
-            result = original(self, *args, **kwargs)
-            process.server_ready()
-            return result
-
-        return load_wsgi
-
-    frameworks.patch(module.Worker, "load_wsgi", make)
+    frameworks.patch(module.Worker, "load_wsgi", _ready_after)
 
 
 def _hook_django_runserver(module):
-    def make(original):
-        def __init__(self, *args, **kwargs):
-            original(self, *args, **kwargs)
-            process.server_ready()  # bound and listening; runserver loaded the app before
-
-        return __init__
-
-    frameworks.patch(module.WSGIServer, "__init__", make)
+    # Bound and listening once built; the runserver command loaded the app before.
+    frameworks.patch(module.WSGIServer, "__init__", _ready_after)
 
 
 def _hook_uvicorn(module):
