@@ -230,9 +230,10 @@ impl ServiceState {
         by_pid
             .keys()
             .map(|&pid| {
-                // Bounded: a pid reused in a cycle of stale parents ends it.
+                // A pid reused into a cycle of stale parents ends the chain.
+                let mut seen = HashSet::new();
                 std::iter::successors(Some(pid), |&p| parent_of(p))
-                    .take(MAX_TRACKED_PROCESSES)
+                    .take_while(|p| seen.insert(*p))
                     .filter_map(|p| by_pid.get(&p))
                     .sum()
             })
@@ -876,6 +877,9 @@ mod tests {
             .map(|(m, _)| m.as_str())
             .collect();
         assert_eq!(names, ["app", "fastapi", "uvicorn"], "each module once");
+        // A reused pid can make stale parents a cycle: each process counts once.
+        s.on_sample(ProcessSample::default(), &[(10, 12)]);
+        assert_eq!(s.summary(1.0).import_phase_ms, Some(5.0));
     }
 
     #[test]
