@@ -240,8 +240,11 @@ impl ServiceState {
             .max()
     }
 
+    /// The service was ready at `unix_us` (the earliest such time wins). A
+    /// time before the service started is garbage (one clock, one machine)
+    /// and would pin start-up to zero for good: it is ignored.
     fn mark_ready(&mut self, unix_us: u64, reason: &str) {
-        if self.ready_unix_us.is_some_and(|r| r <= unix_us) {
+        if unix_us < self.exec_unix_us || self.ready_unix_us.is_some_and(|r| r <= unix_us) {
             return;
         }
         self.ready_unix_us = Some(unix_us);
@@ -854,6 +857,17 @@ mod tests {
         let summary = s.summary(1.0);
         assert_eq!(summary.startup_ms, Some(250.0));
         assert_eq!(summary.ready_reason.as_deref(), Some("server"));
+        // A time before the service started (garbage) changes nothing.
+        s.on_probe(ProbeMessage {
+            pid: 12,
+            seq: 0,
+            dropped: 0,
+            record: ProbeRecord::Ready(ProbeReady {
+                ready_unix_us: 999_999,
+                reason: ReadyReason::Server,
+            }),
+        });
+        assert_eq!(s.summary(1.0).startup_ms, Some(250.0));
     }
 
     #[test]
