@@ -17,7 +17,9 @@ finished importing; :func:`hook` patches one of its classes, once per class:
   ``BaseHandler.resolve_request`` is wrapped to store the match's
   ``route`` with a leading ``/`` (``/users/<int:id>/``; a ``re_path`` pattern
   as it is), or its URL name when it has no route, under
-  :data:`.middleware.ROUTE_KEY` of the request's environ or scope.
+  :data:`.middleware.ROUTE_KEY` of the request's environ or scope (of a
+  request the middleware marked, or of any WSGI request once gunicorn's
+  hooks measure them: :mod:`.gunicorn_requests`).
 * ``starlette.applications``: ``Starlette.__call__`` (FastAPI's calls it).
   Route: ``scope["route"].path`` (``/items/{item_id}``), set by FastAPI's
   routes and by Starlette's router in recent versions; inside a ``Mount``
@@ -32,8 +34,8 @@ into the application: a hook that fails leaves the class as it was.
 
 import sys
 
-# Set on the functions the probe installs, so a class is patched once.
-_MARK = "__pyrometer_hook__"
+#: Set on the functions the probe installs, so a class is patched once.
+MARK = "__pyrometer_hook__"
 
 
 def hook(module):
@@ -46,10 +48,10 @@ def hook(module):
 def patch(cls, name, make):
     """Replace ``cls.name`` by ``make(original)`` unless it is already ours (also used by :mod:`.servers`)."""
     original = cls.__dict__.get(name)
-    if original is None or getattr(original, _MARK, False):
+    if original is None or getattr(original, MARK, False):
         return
     replacement = make(original)
-    setattr(replacement, _MARK, True)
+    setattr(replacement, MARK, True)
     for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
         try:
             setattr(replacement, attribute, getattr(original, attribute))
@@ -57,6 +59,13 @@ def patch(cls, name, make):
             pass
     replacement.__wrapped__ = original
     setattr(cls, name, replacement)
+
+
+def unpatch(cls, name):
+    """Put back what :func:`patch` replaced ``cls.name`` with, if it did (see :mod:`.gunicorn_requests`)."""
+    current = cls.__dict__.get(name)
+    if getattr(current, MARK, False):
+        setattr(cls, name, current.__wrapped__)
 
 
 # Flask --------------------------------------------------------------------
@@ -116,7 +125,11 @@ def django_route(match):
 
 
 def _hook_django_resolver(module):
+    from . import web
     from .middleware import ROUTE_KEY
+
+    # Requests gunicorn's hooks measure carry no mark (see gunicorn_requests).
+    wsgi_window = web.window("django")
 
     def make(original):
         def resolve_request(self, request):
@@ -125,7 +138,7 @@ def _hook_django_resolver(module):
                 carrier = getattr(request, "scope", None)
                 if carrier is None:
                     carrier = request.environ
-                if ROUTE_KEY in carrier:
+                if ROUTE_KEY in carrier or wsgi_window.by_server:
                     carrier[ROUTE_KEY] = django_route(match)
             except Exception:
                 pass

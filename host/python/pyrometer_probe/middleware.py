@@ -30,7 +30,9 @@ the end hand ``(method, route, status, duration)`` to :mod:`.web`.
   path (cardinality).
 * Nesting: the wrappers mark the WSGI environ or ASGI scope with
   :data:`ROUTE_KEY`; a wrapped application called with a marked one (an app
-  mounted in another) passes the request through uncounted. Hooks that learn
+  mounted in another) passes the request through uncounted, as a WSGI
+  wrapper does every request once the server measures them
+  (:mod:`.gunicorn_requests`). Hooks that learn
   the route during dispatch (Django's resolver) store it under that key.
 
 Only ``http`` ASGI scopes are measured (not ``websocket`` or ``lifespan``).
@@ -160,7 +162,7 @@ def wsgi_method(call, framework, route_of=_stored_route, closing=None):
     new_exchange = object.__new__
 
     def measured_wsgi_app(self, environ, start_response):
-        if ROUTE_KEY in environ:
+        if ROUTE_KEY in environ or window.by_server:
             return call(self, environ, start_response)
         environ[ROUTE_KEY] = None
         exchange = new_exchange(exchange_class)

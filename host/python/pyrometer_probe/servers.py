@@ -9,7 +9,9 @@ ends its start-up, and that method's return calls
 :func:`.process.server_ready` (ready reason ``server``):
 
 * ``gunicorn.workers.base``: ``Worker.load_wsgi``, which every worker class
-  calls once it has loaded the application, just before its serving loop;
+  calls once it has loaded the application, just before its serving loop
+  (where gunicorn's own hooks may also take over measuring the requests:
+  :func:`.gunicorn_requests.install`);
 * ``uvicorn.server``: ``Server.startup``: the lifespan start-up ran and the
   sockets listen (unless start-up failed and the server is exiting);
 * ``werkzeug.serving``: ``BaseWSGIServer.serve_forever``, Flask's development
@@ -22,11 +24,11 @@ ends its start-up, and that method's return calls
   application before it creates the server).
 
 Other servers (waitress, hypercorn, daphne...) are ready at their first
-request, as before. A hook costs nothing per request, and never
+request, as before. A ready hook costs nothing per request, and never
 raises into the server: one that fails leaves the class as it was.
 """
 
-from . import frameworks, process
+from . import frameworks, gunicorn_requests, process
 
 
 def hook(module):
@@ -36,11 +38,13 @@ def hook(module):
         install(module)
 
 
-def _ready_after(original):
-    """``original``, after which the process is ready (``patch`` gives it ``original``'s name)."""
+def _ready_after(original, then=None):
+    """``original``, after which ``then(self)`` runs (if given) and the process is ready (``patch`` gives it ``original``'s name)."""
 
     def ready_after(self, *args, **kwargs):
         result = original(self, *args, **kwargs)
+        if then is not None:
+            then(self)
         process.server_ready()
         return result
 
@@ -48,7 +52,7 @@ def _ready_after(original):
 
 
 def _hook_gunicorn(module):
-    frameworks.patch(module.Worker, "load_wsgi", _ready_after)
+    frameworks.patch(module.Worker, "load_wsgi", lambda original: _ready_after(original, gunicorn_requests.install))
 
 
 def _hook_django_runserver(module):

@@ -95,10 +95,12 @@ class HttpWindow:
     ``in_flight`` holds one entry per request begun and not finished
     (appending to and popping from a deque is atomic and never reallocates,
     so the gauge needs no lock). ``loop`` and ``monitor`` are the asyncio
-    event loop an ASGI app last ran on and its lag monitor.
+    event loop an ASGI app last ran on and its lag monitor. ``by_server`` is
+    true once the server measures this framework's requests itself (see
+    :mod:`.gunicorn_requests`): the middleware then passes them through.
     """
 
-    __slots__ = ("framework", "series", "folded", "admitted", "in_flight", "loop", "monitor")
+    __slots__ = ("framework", "series", "folded", "admitted", "in_flight", "loop", "monitor", "by_server")
 
     def __init__(self, framework):
         self.framework = framework
@@ -112,6 +114,7 @@ class HttpWindow:
         self.in_flight = deque()
         self.loop = None
         self.monitor = None
+        self.by_server = False
 
 
 _windows = {}  # framework -> HttpWindow

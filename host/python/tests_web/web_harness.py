@@ -14,12 +14,13 @@ import textwrap
 TESTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
 sys.path.insert(0, TESTS_DIR)
 
-from probe_harness import Receiver, http_totals, http_window, profiles, run_python, start_python  # noqa: E402
+from probe_harness import Receiver, http_totals, http_window, probe_env, profiles, run_python, start_python  # noqa: E402
 
 __all__ = [
     "Receiver",
     "http_totals",
     "http_window",
+    "probe_env",
     "profiles",
     "require",
     "run_app",
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 #: Import name -> PyPI name of what the framework tests use.
-PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi", "starlette": "starlette", "httpx": "httpx"}
+PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi", "starlette": "starlette", "httpx": "httpx", "gunicorn": "gunicorn"}
 
 
 def require(testcase, *modules):

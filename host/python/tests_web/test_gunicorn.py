@@ -1,0 +1,188 @@
+"""gunicorn's own hooks measure Flask and Django applications' requests: real gunicorn workers and frameworks, over a Unix socket."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+from web_harness import probe_env, Receiver, http_totals, require, windows
+
+FLASK_APP = """
+import os
+from flask import Flask
+
+app = Flask(__name__)
+
+if os.environ.get("WRAP_WSGI_APP"):
+    # What ProxyFix and the like do: the bound (measured) method is kept before any worker loads the app.
+    inner = app.wsgi_app
+    app.wsgi_app = lambda environ, start_response: inner(environ, start_response)
+
+@app.route("/users/<int:id>")
+def user(id):
+    return {"id": id}
+
+@app.route("/boom")
+def boom():
+    raise LookupError("boom")
+
+@app.route("/middleware")
+def middleware():
+    return "on" if getattr(Flask.__dict__["wsgi_app"], "__pyrometer_hook__", False) else "off"
+"""
+
+DJANGO_APP = """
+from django.conf import settings
+
+settings.configure(DEBUG=False, ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], SECRET_KEY="test", MIDDLEWARE=[])
+
+import django
+
+django.setup()
+
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.wsgi import get_wsgi_application
+from django.http import HttpResponse, JsonResponse
+from django.urls import path
+
+
+def user(request, id):
+    return JsonResponse({"id": id})
+
+
+def boom(request):
+    raise LookupError("boom")
+
+
+def middleware(request):
+    return HttpResponse("on" if getattr(WSGIHandler.__dict__["__call__"], "__pyrometer_hook__", False) else "off")
+
+
+urlpatterns = [path("users/<int:id>", user), path("boom", boom), path("middleware", middleware)]
+app = get_wsgi_application()
+"""
+
+# A user's own hooks, which must still run: they log to a file.
+CONFIG = """
+import os
+
+def pre_request(worker, req):
+    with open(os.environ["HOOK_LOG"], "a") as log:
+        log.write("pre %s\\n" % req.path)
+
+def post_request(worker, req, environ, resp):
+    with open(os.environ["HOOK_LOG"], "a") as log:
+        log.write("post %s\\n" % resp.status_code)
+"""
+
+PATHS = ("/users/1", "/users/2", "/users/3", "/nowhere", "/boom", "/middleware")
+
+
+def get(path, sock_path):
+    """``GET path`` over the Unix socket: (status code, body)."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(30)
+        conn.connect(sock_path)
+        conn.sendall(b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path.encode())
+        answer = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+class GunicornTest(unittest.TestCase):
+    def setUp(self):
+        require(self, "flask", "django", "gunicorn")
+        self.receiver = Receiver()
+        self.tree = tempfile.TemporaryDirectory()
+        for name, text in (("flask_app.py", FLASK_APP), ("django_app.py", DJANGO_APP), ("gunicorn_conf.py", CONFIG)):
+            with open(os.path.join(self.tree.name, name), "w") as f:
+                f.write(textwrap.dedent(text))
+
+    def tearDown(self):
+        self.receiver.close()
+        self.tree.cleanup()
+
+    def serve(self, app, *options, env=None):
+        """Serve ``app`` with gunicorn (one worker), send :data:`PATHS`, stop it: (answers, records, hook log)."""
+        sock_path = os.path.join(self.tree.name, "sock")
+        hook_log = os.path.join(self.tree.name, "hooks.log")
+        if os.path.exists(hook_log):  # a run before this one in the same test
+            os.remove(hook_log)
+            self.receiver.close()
+            self.receiver = Receiver()
+        extra = dict(env or {}, HOOK_LOG=hook_log)
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn_conf.py", "-w", "1", "-b", "unix:" + sock_path]
+        server = subprocess.Popen(
+            [*command, *options, app],
+            env=probe_env(self.receiver.path, extra),
+            cwd=self.tree.name,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # The worker sends its ready record once it has loaded the app, its socket already listening.
+            self.receiver.wait_for(lambda rs: any(r.kind == "ready" for r in rs), timeout_s=60)
+            answers = {path: get(path, sock_path) for path in PATHS}
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, stderr = server.communicate(timeout=60)
+        self.assertEqual(server.returncode, 0, stderr)
+        # Master and worker each send an exit record, the worker's after its last window.
+        records = self.receiver.wait_for(lambda rs: sum(r.kind == "exit" for r in rs) >= 2)
+        with open(hook_log) as log:
+            return answers, records, log.read().split("\n")[:-1]
+
+    def check(self, framework, answers, records, hook_log, middleware):
+        self.assertEqual(answers["/users/2"][0], 200)
+        self.assertIn('"id"', answers["/users/2"][1])
+        self.assertEqual(answers["/nowhere"][0], 404)
+        self.assertEqual(answers["/boom"][0], 500)
+        self.assertEqual(answers["/middleware"], (200, middleware))
+        totals = {key: total["count"] for key, total in http_totals(records, framework).items()}
+        self.assertEqual(
+            totals,
+            {
+                ("GET", "/users/<int:id>", 200): 3,
+                ("GET", "<unmatched>", 404): 1,
+                ("GET", "/boom", 500): 1,
+                ("GET", "/middleware", 200): 1,
+            },
+        )
+        self.assertEqual(windows(records, framework)[-1]["in_flight"], 0)
+        # The user's hooks ran once per request, in order, and saw what they always saw.
+        expected = []
+        for path, (status, _) in answers.items():
+            expected += ["pre " + path, "post %d" % status]
+        self.assertEqual(hook_log, expected)
+
+    def test_sync_and_threaded_workers_measure_with_their_hooks_the_middleware_off(self):
+        for app, framework in (("flask_app:app", "flask"), ("django_app:app", "django")):
+            for options in ((), ("--threads", "2")):
+                with self.subTest(app=app, options=options):
+                    self.check(framework, *self.serve(app, *options), middleware="off")
+
+    def test_a_wsgi_app_wrapped_at_import_is_counted_once(self):
+        # The wrapper keeps the measured method: it passes requests through.
+        self.check("flask", *self.serve("flask_app:app", env={"WRAP_WSGI_APP": "1"}), middleware="off")
+
+    def test_http_off_leaves_gunicorn_and_the_frameworks_alone(self):
+        for app, framework in (("flask_app:app", "flask"), ("django_app:app", "django")):
+            with self.subTest(app=app):
+                answers, records, hook_log = self.serve(app, env={"PYROMETER_HTTP": "off"})
+                self.assertEqual(answers["/middleware"], (200, "off"))
+                self.assertEqual(http_totals(records, framework), {})
+                self.assertEqual(len(hook_log), 2 * len(PATHS))
+
+
+if __name__ == "__main__":
+    unittest.main()
