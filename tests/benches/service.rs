@@ -1,8 +1,10 @@
 //! Cost of `pyrometer run` on a web service: throughput and p99 latency of
 //! the bundled Flask app's hello-world route (`examples/web/flask_app.py`,
 //! gunicorn, one sync worker) under the same closed-loop load, started
-//! directly (the baseline) and under `pyrometer run` with the probe and its
-//! HTTP middleware (target: at most 3 % fewer requests per second).
+//! directly (the baseline) and under `pyrometer run` with the probe measuring
+//! every request -- under gunicorn with gunicorn's own request hooks, see
+//! `host/python/pyrometer_probe/gunicorn_requests.py` (target: at most 3 %
+//! fewer requests per second).
 //!
 //! Two sources of noise are bigger than the effect measured, so the design
 //! cancels both:
@@ -32,7 +34,10 @@
 //! reads for no work per request, so it shows how far the machine's noise
 //! reaches. `PYROMETER_BENCH_CONTROL=http-off` makes it `pyrometer run` with
 //! `PYROMETER_HTTP=off` instead -- the probe on, the web framework left
-//! unhooked -- which splits the cost between the HTTP middleware and the rest.
+//! unhooked -- which splits the cost between the request measurement and the
+//! rest; `PYROMETER_BENCH_CONTROL=middleware` makes it `pyrometer run` with
+//! `PYROMETER_HTTP=middleware` -- requests measured by the WSGI middleware,
+//! as on servers other than gunicorn -- which compares the two ways.
 //!
 //! Prints each pair's figures, each mode's totals, their ratios to the
 //! baseline, the mean of the pairs' ratios with its 95 % interval and the
@@ -49,7 +54,7 @@
 //!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`).
-//! `PYROMETER_BENCH_CONTROL` (`probe-off` or `http-off`, see above) picks the control,
+//! `PYROMETER_BENCH_CONTROL` (`probe-off`, `http-off` or `middleware`, see above) picks the control,
 //! `PYROMETER_BENCH_PAIRS` (default 16) sets the number of service pairs,
 //! `PYROMETER_BENCH_ROUNDS` (default 30, per pair: five cycles of the burst
 //! orders) and `PYROMETER_BENCH_BURST_SECONDS` (default 0.1) the number and
@@ -108,10 +113,11 @@ enum Mode {
     Direct,
     /// Under `pyrometer run`: what the target is about.
     Run,
-    /// Under `pyrometer run` with one part of the probe switched off by an
-    /// environment variable set to `off` (see [`control`]).
+    /// Under `pyrometer run` with one part of the probe switched off or
+    /// changed by an environment variable (see [`control`]).
     Control {
         variable: &'static str,
+        value: &'static str,
         label: &'static str,
         /// What its figures show, for the report.
         shows: &'static str,
@@ -131,21 +137,33 @@ impl Mode {
 
 /// The control mode `PYROMETER_BENCH_CONTROL` asks for: `probe-off` (the
 /// default: the probe's modules load, nothing is measured; a control for
-/// what this bench reads for no work per request) or `http-off` (the probe
-/// on, web frameworks left unhooked: what the rest of the probe costs).
+/// what this bench reads for no work per request), `http-off` (the probe
+/// on, web frameworks left unhooked: what the rest of the probe costs) or
+/// `middleware` (requests measured by the WSGI middleware instead of
+/// gunicorn's hooks: what the other way costs).
 fn control() -> Mode {
     match std::env::var("PYROMETER_BENCH_CONTROL").as_deref() {
         Err(_) | Ok("probe-off") => Mode::Control {
             variable: "PYROMETER_PROBE",
+            value: "off",
             label: "run, probe off",
             shows: "what this bench reads for no work per request",
         },
         Ok("http-off") => Mode::Control {
             variable: "PYROMETER_HTTP",
+            value: "off",
             label: "run, HTTP off",
-            shows: "what the probe costs without its HTTP middleware",
+            shows: "what the probe costs without measuring requests",
         },
-        Ok(other) => panic!("PYROMETER_BENCH_CONTROL={other}: expected probe-off or http-off"),
+        Ok("middleware") => Mode::Control {
+            variable: "PYROMETER_HTTP",
+            value: "middleware",
+            label: "run, middleware",
+            shows: "what measuring with the WSGI middleware costs",
+        },
+        Ok(other) => {
+            panic!("PYROMETER_BENCH_CONTROL={other}: expected probe-off, http-off or middleware")
+        }
     }
 }
 
@@ -167,8 +185,11 @@ fn start(mode: Mode, port: u16, seed: &str) -> Child {
     command
         .env_remove("PYROMETER_PROBE")
         .env_remove("PYROMETER_HTTP");
-    if let Mode::Control { variable, .. } = mode {
-        command.env(variable, "off");
+    if let Mode::Control {
+        variable, value, ..
+    } = mode
+    {
+        command.env(variable, value);
     }
     command.args(server);
     let child = command

@@ -5,7 +5,8 @@ Wall-clock throughput on a shared VM swings by more than the effect measured
 so this counts what the request path executes instead: the bundled Flask app
 (``examples/web/flask_app.py``) served by gunicorn (one sync worker) under
 valgrind's callgrind, in the three setups of the service bench -- gunicorn
-started directly, under ``pyrometer run`` (probe and HTTP middleware), and
+started directly, under ``pyrometer run`` (the probe measuring requests: with
+gunicorn's own request hooks, see ``pyrometer_probe/gunicorn_requests.py``), and
 under ``pyrometer run`` with ``PYROMETER_PROBE=off`` (a control: everything
 but the measuring). Each service is warmed up, then the worker's counters are
 zeroed, ``--requests`` requests are served one after the other over loopback,

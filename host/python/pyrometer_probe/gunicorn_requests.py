@@ -33,15 +33,21 @@ which the middleware's (application called to body closed) is within.
 adds to a request: this one about half the middleware's.
 
 Any other server, application or worker class (uvicorn's, tornado's) keeps
-the middleware; a process where ``PYROMETER_HTTP=off`` left the framework
-unhooked is not measured either way. Installing never raises into gunicorn: a failure leaves the
+the middleware, and so does every worker with ``PYROMETER_HTTP=middleware``;
+a process where ``PYROMETER_HTTP=off`` left the framework unhooked is not
+measured either way. Installing never raises into gunicorn: a failure leaves the
 middleware in place.
 """
 
+import os
 import sys
 from time import perf_counter_ns
 
 from . import frameworks, middleware, web
+
+#: ``PYROMETER_HTTP`` value that keeps the middleware under gunicorn too (a
+#: request's duration as on any other server: application called to body closed).
+MIDDLEWARE_ONLY = "middleware"
 
 #: Worker classes whose ``handle_request`` calls ``pre_request`` and ``post_request``: (module, class).
 WSGI_WORKERS = (
@@ -73,6 +79,8 @@ def _measured_application(app):
 def install(worker):
     """Measure ``worker``'s requests with gunicorn's hooks if it serves an application the middleware measures (see the module). Never raises."""
     try:
+        if os.environ.get("PYROMETER_HTTP", "").strip().lower() == MIDDLEWARE_ONLY:
+            return
         found = _measured_application(worker.wsgi)
         if found is None or not isinstance(worker, _loaded_classes(WSGI_WORKERS)):
             return

@@ -126,7 +126,8 @@ def start(started_perf_ns=None, environ=None):
     Called by ``sitecustomize`` as early as the interpreter allows. Does
     nothing unless ``PYROMETER_PROBE_SOCKET`` names a socket.
     ``PYROMETER_HTTP=off`` leaves the web frameworks alone: no per-request
-    measurement (and its cost), the rest as usual.
+    measurement (and its cost), the rest as usual (``middleware``: see
+    :mod:`.gunicorn_requests`).
     """
     try:
         environ = os.environ if environ is None else environ

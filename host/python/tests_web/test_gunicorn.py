@@ -175,6 +175,11 @@ class GunicornTest(unittest.TestCase):
         # The wrapper keeps the measured method: it passes requests through.
         self.check("flask", *self.serve("flask_app:app", env={"WRAP_WSGI_APP": "1"}), middleware="off")
 
+    def test_http_middleware_keeps_the_middleware_and_counts_once(self):
+        for app, framework in (("flask_app:app", "flask"), ("django_app:app", "django")):
+            with self.subTest(app=app):
+                self.check(framework, *self.serve(app, env={"PYROMETER_HTTP": "middleware"}), middleware="on")
+
     def test_http_off_leaves_gunicorn_and_the_frameworks_alone(self):
         for app, framework in (("flask_app:app", "flask"), ("django_app:app", "django")):
             with self.subTest(app=app):
