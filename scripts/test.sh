@@ -25,8 +25,9 @@ fi
 step "Python packages the tests run against"
 # awslambdaric: the real Lambda runtime client; the web frameworks and servers:
 # `pyrometer run` and the probe's middleware are tested against the real ones.
-python3 -c "import awslambdaric, flask, django, fastapi, httpx, gunicorn, uvicorn" 2>/dev/null ||
-    python3 -m pip install -q awslambdaric flask django fastapi httpx gunicorn uvicorn
+# gevent and packaging: gunicorn's gevent worker class.
+python3 -c "import awslambdaric, flask, django, fastapi, httpx, gunicorn, uvicorn, gevent, packaging" 2>/dev/null ||
+    python3 -m pip install -q awslambdaric flask django fastapi httpx gunicorn uvicorn gevent packaging
 
 step "Rust toolchain (pinned by rust-toolchain.toml) and the wasm32-wasip2 target"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install

@@ -1,8 +1,8 @@
 """gunicorn measures a Flask or Django application's requests: its per-request hooks stand in for the WSGI middleware.
 
 The WSGI middleware (:mod:`.middleware`) costs a served request five Python
-calls of ours. gunicorn's WSGI workers (``sync``, ``gthread`` and the
-``gevent``/``eventlet`` ones) already call two functions per request, the
+calls of ours. gunicorn's WSGI workers (``sync``, ``gthread``, ``gevent``)
+already call two functions per request, the
 ``pre_request`` and ``post_request`` hooks of their configuration, and hand
 them what a measurement needs: the request (its method), the environ and the
 response (its status code). So when a worker has loaded a Flask or Django
@@ -32,7 +32,8 @@ which the middleware's (application called to body closed) is within.
 ``host/python/bench/bench_request_path.py`` counts the instructions each way
 adds to a request: this one about half the middleware's.
 
-Any other server, application or worker class (uvicorn's, tornado's) keeps
+Any other server, application or worker class (uvicorn's, tornado's,
+``gevent_pywsgi``, where gevent's server calls the application) keeps
 the middleware, and so does every worker with ``PYROMETER_HTTP=middleware``;
 a process where ``PYROMETER_HTTP=off`` left the framework unhooked is not
 measured either way. Installing never raises into gunicorn: a failure leaves the
@@ -83,6 +84,8 @@ def install(worker):
             return
         found = _measured_application(worker.wsgi)
         if found is None or not isinstance(worker, _loaded_classes(WSGI_WORKERS)):
+            return
+        if getattr(worker, "server_class", None) is not None:  # gevent's pywsgi serves, not handle_request
             return
         cls, method, framework, route_hook = found
         pre, post = worker.cfg.settings["pre_request"], worker.cfg.settings["post_request"]

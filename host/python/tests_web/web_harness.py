@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Import name -> PyPI name of what the framework tests use.
-PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi", "starlette": "starlette", "httpx": "httpx", "gunicorn": "gunicorn"}
+PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi", "starlette": "starlette", "httpx": "httpx", "gunicorn": "gunicorn", "gevent": "gevent packaging"}
 
 
 def require(testcase, *modules):
