@@ -88,12 +88,8 @@ def get(path, sock_path):
         conn.settimeout(30)
         conn.connect(sock_path)
         conn.sendall(b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path.encode())
-        answer = b""
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        with conn.makefile("rb") as stream:
+            answer = stream.read()  # to the end: HTTP/1.0, the server closes
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
 
