@@ -128,7 +128,7 @@ APPLICATIONS = (
 
 
 def _pre_request(window, original, default):
-    """gunicorn's ``pre_request`` hook: ``original`` runs, then the request is in flight from now."""
+    """gunicorn's ``pre_request`` hook: ``original`` runs, then the request is in flight from now (its start noted on it)."""
     in_flight = window.in_flight
 
     def pre_request(worker, req):
@@ -137,8 +137,11 @@ def _pre_request(window, original, default):
             worker.log.debug("%s %s", req.method, req.path)
         else:
             original(worker, req)
+        try:
+            req.pyrometer_started = perf_counter_ns()
+        except Exception:  # a request object that takes no attribute: not counted
+            return
         in_flight.append(None)
-        req.pyrometer_started = perf_counter_ns()
 
     return pre_request
 
@@ -146,6 +149,8 @@ def _pre_request(window, original, default):
 def _post_request(window, original, default):
     """gunicorn's ``post_request`` hook: the request ends in its series, then ``original`` runs (unless it is gunicorn's no-op)."""
     finished = web.request_finished
+    # Kept: a window's series and in-flight deque are replaced only in a
+    # forked child, which does not serve this worker's requests.
     series = window.series
     in_flight = window.in_flight
     route_key = middleware.ROUTE_KEY
