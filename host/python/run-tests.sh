@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the probe's unittest suite on every supported CPython (3.9 to 3.13), then
-# the web framework tests (tests_web/: real Flask, Django, FastAPI) once, on the
+# the web framework tests (tests_web/: real Flask, Django, FastAPI, gunicorn) once, on the
 # default `python3` (PYROMETER_WEB_PYTHON picks another).
 #
 # Interpreters come from pyenv ($PYENV_ROOT/versions/3.X.*, newest patch of each
