@@ -44,7 +44,7 @@ import os
 import sys
 from time import perf_counter_ns
 
-from . import frameworks, middleware, web
+from . import frameworks, middleware, process, web
 
 #: ``PYROMETER_HTTP`` value that keeps the middleware under gunicorn too (a
 #: request's duration as on any other server: application called to body closed).
@@ -58,20 +58,20 @@ WSGI_WORKERS = (
 )
 
 
-def _loaded_classes(names):
-    """The classes of ``names`` ((module, class) pairs) whose module is loaded."""
-    found = []
-    for module_name, class_name in names:
-        cls = getattr(sys.modules.get(module_name), class_name, None)
-        if cls is not None:
-            found.append(cls)
-    return tuple(found)
+def _loaded_class(module_name, class_name):
+    """The class ``class_name`` of module ``module_name`` if that module is loaded, else None."""
+    return getattr(sys.modules.get(module_name), class_name, None)
+
+
+def _wsgi_worker_classes():
+    """The loaded classes of :data:`WSGI_WORKERS`."""
+    return tuple(cls for cls in (_loaded_class(*names) for names in WSGI_WORKERS) if cls is not None)
 
 
 def _measured_application(app):
     """``(class, method, framework, route hook)`` of :data:`APPLICATIONS` for ``app``, if the middleware measures it; else None."""
     for module_name, class_name, method, framework, route_hook in APPLICATIONS:
-        cls = getattr(sys.modules.get(module_name), class_name, None)
+        cls = _loaded_class(module_name, class_name)
         if cls is not None and isinstance(app, cls) and getattr(cls.__dict__.get(method), frameworks.MARK, False):
             return cls, method, framework, route_hook
     return None
@@ -80,10 +80,10 @@ def _measured_application(app):
 def install(worker):
     """Measure ``worker``'s requests with gunicorn's hooks if it serves an application the middleware measures (see the module). Never raises."""
     try:
-        if os.environ.get("PYROMETER_HTTP", "").strip().lower() == MIDDLEWARE_ONLY:
+        if process.switch(os.environ.get("PYROMETER_HTTP")) == MIDDLEWARE_ONLY:
             return
         found = _measured_application(worker.wsgi)
-        if found is None or not isinstance(worker, _loaded_classes(WSGI_WORKERS)):
+        if found is None or not isinstance(worker, _wsgi_worker_classes()):
             return
         if getattr(worker, "server_class", None) is not None:  # gevent's pywsgi serves, not handle_request
             return

@@ -108,9 +108,14 @@ class ProbeState:
 state = ProbeState()
 
 
+def switch(value):
+    """A switch variable's value (``PYROMETER_PROBE``, ``PYROMETER_HTTP``) as compared: trimmed, lower case, ``""`` if unset."""
+    return (value or "").strip().lower()
+
+
 def _is_off(value):
-    """Whether a switch variable's value (``PYROMETER_PROBE``, ``PYROMETER_HTTP``) turns something off."""
-    return (value or "").strip().lower() in ("0", "off", "false", "no")
+    """Whether a switch variable's value turns something off."""
+    return switch(value) in ("0", "off", "false", "no")
 
 
 def _disabled_by_env(environ):
