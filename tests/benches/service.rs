@@ -90,15 +90,14 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn get(port: u16) -> bool {
+/// Sends one request for `path` and reads the whole answer: true if it is a 200.
+fn get(port: u16, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    if stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_err()
-    {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
     let mut response = Vec::with_capacity(256);
@@ -167,11 +166,65 @@ fn control() -> Mode {
     }
 }
 
-/// Starts the service on `port` with `PYTHONHASHSEED=seed`.
-fn start(mode: Mode, port: u16, seed: &str) -> Child {
+/// The service under load, as `PYROMETER_BENCH_SERVER` picks it.
+#[derive(Clone, Copy)]
+enum Server {
+    /// `gunicorn` (the default): the Flask app, one sync worker, measured
+    /// with gunicorn's request hooks.
+    Gunicorn,
+    /// `uvicorn`: the FastAPI app (`examples/web/fastapi_app.py`), one
+    /// process, measured by the ASGI middleware, its event loop's lag
+    /// monitored.
+    Uvicorn,
+}
+
+impl Server {
+    /// From `PYROMETER_BENCH_SERVER`; panics on an unknown name.
+    fn from_env() -> Server {
+        match std::env::var("PYROMETER_BENCH_SERVER").as_deref() {
+            Err(_) | Ok("gunicorn") => Server::Gunicorn,
+            Ok("uvicorn") => Server::Uvicorn,
+            Ok(other) => panic!("PYROMETER_BENCH_SERVER={other}: expected gunicorn or uvicorn"),
+        }
+    }
+
+    /// The service in the figures.
+    fn describe(self) -> &'static str {
+        match self {
+            Server::Gunicorn => "Flask hello-world route, gunicorn 1 sync worker",
+            Server::Uvicorn => "FastAPI hello-world route, uvicorn 1 process",
+        }
+    }
+
+    /// The hello-world route's path.
+    fn path(self) -> &'static str {
+        match self {
+            Server::Gunicorn => "/",
+            Server::Uvicorn => "/hello",
+        }
+    }
+
+    /// The command serving on `port`, run in `examples/web`.
+    fn command(self, port: u16) -> Vec<String> {
+        let line = match self {
+            Server::Gunicorn => format!("gunicorn -w 1 -b 127.0.0.1:{port} flask_app:app"),
+            Server::Uvicorn => format!("uvicorn --host 127.0.0.1 --port {port} fastapi_app:app"),
+        };
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    /// What to install should it not start.
+    fn needs(self) -> &'static str {
+        match self {
+            Server::Gunicorn => "python3 -m pip install flask gunicorn",
+            Server::Uvicorn => "python3 -m pip install fastapi uvicorn",
+        }
+    }
+}
+
+/// Starts `server` in `mode` on `port` with `PYTHONHASHSEED=seed`.
+fn start(server: Server, mode: Mode, port: u16, seed: &str) -> Child {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web");
-    let bind = format!("127.0.0.1:{port}");
-    let server = ["gunicorn", "-w", "1", "-b", &bind, "flask_app:app"];
     // taskset execs the command, so the child's pid is the service's.
     let mut command = Command::new("taskset");
     command.args(["-c", SERVER_CPU]);
@@ -191,18 +244,21 @@ fn start(mode: Mode, port: u16, seed: &str) -> Child {
     {
         command.env(variable, value);
     }
-    command.args(server);
+    command.args(server.command(port));
     let child = command
         .env("PYTHONHASHSEED", seed)
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect(
-            "start the service (apt-get install util-linux; python3 -m pip install flask gunicorn)",
-        );
+        .unwrap_or_else(|e| {
+            panic!(
+                "start the service: {e} (apt-get install util-linux; {})",
+                server.needs()
+            )
+        });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !get(port) {
+    while !get(port, server.path()) {
         assert!(Instant::now() < deadline, "the service never answered");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -246,9 +302,9 @@ struct Window {
 
 /// Requests, latencies and the CPU the service launched as `root` used
 /// over `seconds` of closed-loop load.
-fn measure(root: u32, port: u16, seconds: f64) -> Window {
+fn measure(root: u32, port: u16, path: &'static str, seconds: f64) -> Window {
     let (own_before, tree_before) = tree_cpu_ns(root);
-    let (latencies_ms, elapsed) = load(port, seconds);
+    let (latencies_ms, elapsed) = load(port, path, seconds);
     let (own_after, tree_after) = tree_cpu_ns(root);
     Window {
         requests: latencies_ms.len(),
@@ -259,8 +315,8 @@ fn measure(root: u32, port: u16, seconds: f64) -> Window {
     }
 }
 
-/// Every request's latency (ms) and the seconds elapsed, of `seconds` of closed-loop load.
-fn load(port: u16, seconds: f64) -> (Vec<f64>, f64) {
+/// Every request's latency (ms) and the seconds elapsed, of `seconds` of closed-loop load on `path`.
+fn load(port: u16, path: &'static str, seconds: f64) -> (Vec<f64>, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -269,7 +325,7 @@ fn load(port: u16, seconds: f64) -> (Vec<f64>, f64) {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    assert!(get(port), "a request failed");
+                    assert!(get(port, path), "a request failed");
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 latencies
@@ -346,6 +402,7 @@ fn main() {
         .status()
         .expect("taskset (apt-get install util-linux)");
     assert!(pinned.success(), "taskset could not pin the load generator");
+    let server = Server::from_env();
     // In the order their figures are printed.
     let modes = [Mode::Direct, Mode::Run, control()];
     let mut windows: [Vec<Window>; 3] = Default::default();
@@ -359,12 +416,12 @@ fn main() {
             .iter()
             .map(|mode| {
                 let port = free_port();
-                (port, start(*mode, port, &seed))
+                (port, start(server, *mode, port, &seed))
             })
             .collect();
         // Warm-up, so all are measured past start-up.
         for (port, _) in &servers {
-            load(*port, 1.0);
+            load(*port, server.path(), 1.0);
         }
         let mut pair_windows: [Vec<Window>; 3] = Default::default();
         for round in 0..rounds {
@@ -375,7 +432,7 @@ fn main() {
             let order = round_order(round);
             for mode in order {
                 let (port, child) = &servers[mode];
-                pair_windows[mode].push(measure(child.id(), *port, burst));
+                pair_windows[mode].push(measure(child.id(), *port, server.path(), burst));
             }
         }
         for (_, child) in servers {
@@ -397,7 +454,7 @@ fn main() {
             windows[mode].extend(these);
         }
     }
-    report(&modes, &windows, &pair_ratios, rounds, burst);
+    report(server, &modes, &windows, &pair_ratios, rounds, burst);
     println!(
         "  CPU time stolen by the hypervisor during the run: {:.0} %",
         steal_percent(run_started, cpu_jiffies())
@@ -425,6 +482,7 @@ fn throughput(windows: &[Window]) -> f64 {
 /// Prints each mode's totals, their ratios to the baseline, the mean of the
 /// pairs' ratios with its 95 % interval, and the median of the rounds' ratios.
 fn report(
+    server: Server,
     modes: &[Mode; 3],
     windows: &[Vec<Window>; 3],
     pair_ratios: &[Vec<f64>; 3],
@@ -435,7 +493,8 @@ fn report(
     let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_ns));
     let base_p99 = p99(base);
     println!(
-        "hello-world route, gunicorn 1 sync worker, {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
+        "{}, {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
+        server.describe(),
         pair_ratios[0].len()
     );
     for ((mode, these), ratios) in modes.iter().zip(windows).zip(pair_ratios) {

@@ -14,16 +14,19 @@ the probe measures a request:
 * ``gunicorn``: what a gunicorn worker calls per request around a Flask
   application -- its ``pre_request`` hook, Flask's URL matching, its
   ``post_request`` hook -- with gunicorn's default hooks (bare), and once
-  :func:`pyrometer_probe.gunicorn_requests.install` has replaced them.
+  :func:`pyrometer_probe.gunicorn_requests.install` has replaced them;
+* ``asgi``: a FastAPI application with one ``async def`` route, called as an
+  ASGI server calls it, one request after the other on an asyncio loop --
+  bare, and with the ASGI middleware as the Starlette hook installs it.
 
-Each of the four (way, bare or measured) runs twice, with the same start-up
+Each of the six (way, bare or measured) runs twice, with the same start-up
 and warm-up, serving ``--requests`` and five times as many requests: the
 difference of the two counts, per request, is what a request costs there,
 and measured minus bare is the measurement's cost (the aggregation included;
 the flush thread does not run).
 
 Usage: ``python3 host/python/bench/bench_request_path.py [--requests N]``
-(needs ``apt-get install valgrind util-linux`` and ``pip install flask gunicorn``).
+(needs ``apt-get install valgrind util-linux`` and ``pip install flask gunicorn fastapi``).
 """
 
 import argparse
@@ -112,6 +115,40 @@ def serve(n):
         context.match_request()
         post_request(worker, request, environ, response)
 """,
+    "asgi": """
+import asyncio
+from pyrometer_probe import frameworks
+
+if sys.argv[1] == "measured":
+    import starlette.applications
+    frameworks.hook(sys.modules["starlette.applications"])  # the middleware, as the probe installs it
+from fastapi import FastAPI
+
+app = FastAPI()
+
+@app.get("/hello")
+async def hello():
+    return {"hello": "world"}
+
+SCOPE = {
+    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http",
+    "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "method": "GET", "root_path": "",
+    "path": "/hello", "raw_path": b"/hello", "query_string": b"", "headers": [(b"host", b"localhost")],
+}
+
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+async def send(message):
+    return None
+
+async def requests(n):
+    for _ in range(n):
+        await app(dict(SCOPE), receive, send)
+
+def serve(n):
+    asyncio.run(requests(n))
+""",
 }
 #: Appended to each driver: warm up, then serve.
 SERVE = """
@@ -142,11 +179,11 @@ def main():
     for tool, install in (("valgrind", "apt-get install valgrind"), ("setarch", "apt-get install util-linux")):
         if shutil.which(tool) is None:
             sys.exit("bench_request_path: %s is missing (%s)" % (tool, install))
-    for module in ("flask", "gunicorn"):
+    for module in ("flask", "gunicorn", "fastapi"):
         try:
             __import__(module)
         except ImportError:
-            sys.exit("bench_request_path: %s is missing (python3 -m pip install flask gunicorn)" % module)
+            sys.exit("bench_request_path: %s is missing (python3 -m pip install flask gunicorn fastapi)" % module)
     low, high = args.requests, 5 * args.requests
     runs = [(way, mode, n) for way in DRIVERS for mode in ("bare", "measured") for n in (low, high)]
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(os.cpu_count() or 2) as pool:

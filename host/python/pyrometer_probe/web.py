@@ -149,24 +149,42 @@ def request_finished(http_window, method, route, status, started_ns):
     """
     try:
         elapsed_ns = perf_counter_ns() - started_ns
-        if method not in METHODS:
-            method = OTHER_METHOD
-        if route.__class__ is not str or not route:
-            route = _route_label(route)
+        # The key as it is names the series in the common case (keys in
+        # ``series`` are labelled already): labelling waits for a miss.
         key = (method, route, status)
-        durations = http_window.series.get(key)
+        try:
+            durations = http_window.series.get(key)
+        except TypeError:  # an unhashable part: labelled below
+            durations = None
         if durations is None:
-            key, durations = _new_series(http_window, key)
+            key, durations = _labelled_series(http_window, method, route, status)
         durations.append(elapsed_ns)
         if len(durations) >= FOLD_AT:
             _fold(http_window, key, durations)
         in_flight = http_window.in_flight
         if in_flight:  # empty only for a request begun before a fork reset the gauge
             in_flight.pop()
-        if _life[2] is None:
-            _first_response()
     except Exception:
         pass
+
+
+def _labelled_series(http_window, method, route, status):
+    """``(key, durations)`` of the series of a request whose key is not in ``series`` as it is: labelled, then admitted.
+
+    A new series is how a process's first completed request shows, so it is
+    noted here too.
+    """
+    if method not in METHODS:
+        method = OTHER_METHOD
+    if route.__class__ is not str or not route:
+        route = _route_label(route)
+    key = (method, route, status)
+    durations = http_window.series.get(key)
+    if durations is None:
+        key, durations = _new_series(http_window, key)
+    if _life[2] is None:
+        _first_response()
+    return key, durations
 
 
 def _first_response():

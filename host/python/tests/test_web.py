@@ -179,6 +179,14 @@ class AggregationTest(unittest.TestCase):
         self.assertEqual(found[("GET", web.UNMATCHED_ROUTE, 200)]["count"], 3)
         self.assertEqual(found[("GET", "/printed", 200)]["count"], 1)
 
+    def test_an_unhashable_route_is_labelled_not_lost(self):
+        window = fresh_window()
+        for _ in range(2):
+            request(window, 100, route=["/listed"])
+        found = series_of(decoded(window))
+        self.assertEqual(found[("GET", "['/listed']", 200)]["count"], 2)
+        self.assertEqual(len(window.in_flight), 0)
+
     def test_methods_outside_the_standard_ones_are_one_label(self):
         window = fresh_window()
         for method in ("BREW", "get", None, "PATCH"):
@@ -559,6 +567,29 @@ class AsgiMiddlewareTest(unittest.TestCase):
         self.assertIs(sent.messages[1], body)
         self.assertEqual(self.series()[("GET", "/pots/{id}", 418)]["count"], 1)
         self.assertTrue(asyncio.iscoroutinefunction(self.wrap(app)))
+
+    def test_the_status_is_the_first_start_message_s_as_a_number(self):
+        def app_sending(*messages):
+            async def app(scope, receive, send):
+                for message in messages:
+                    await send(message)
+
+            return app
+
+        body = {"type": "http.response.body", "body": b""}
+        cases = (
+            (app_sending({"type": "http.response.start", "status": "201"}, body), 201),
+            (app_sending({"type": "http.response.start", "status": "teapot"}, body), 0),
+            (app_sending({"type": "http.response.start", "status": None}, body), 0),
+            (app_sending("not a message", {"type": "http.response.start", "status": 202}, body), 202),
+        )
+        for app, _ in cases:
+            sent = Sent()
+            asyncio.run(self.wrap(app)(asgi_scope(), nothing_to_receive, sent))
+            self.assertEqual(sent.messages[-1], body)
+        found = self.series()
+        self.assertEqual({key[2]: row["count"] for key, row in found.items()}, {201: 1, 0: 2, 202: 1})
+        self.assertEqual(len(self.window.in_flight), 0)
 
     def test_exceptions_propagate_unchanged(self):
         raised = RuntimeError("down")
