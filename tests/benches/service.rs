@@ -52,8 +52,13 @@
 //! With the worker CPU-bound, throughput falls by the fraction CPU per
 //! request grows.
 //!
+//! `PYROMETER_BENCH_SERVER=uvicorn` loads the FastAPI app's `/hello`
+//! (`examples/web/fastapi_app.py`) under uvicorn instead (one process; the
+//! ASGI middleware measures, and the event loop's lag is monitored).
+//!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
-//! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`).
+//! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`,
+//! or `fastapi uvicorn` for uvicorn).
 //! `PYROMETER_BENCH_CONTROL` (`probe-off`, `http-off` or `middleware`, see above) picks the control,
 //! `PYROMETER_BENCH_PAIRS` (default 16) sets the number of service pairs,
 //! `PYROMETER_BENCH_ROUNDS` (default 30, per pair: five cycles of the burst
