@@ -1,6 +1,7 @@
 """A small FastAPI service for `pyrometer run` (see README.md beside it).
 
-Routes: `/hello`, `/items/{item_id}` (parametrised), and `/block`, an
+Routes: `/hello`, `/items` (a JSON list of 100 items: a route with some
+work to do), `/items/{item_id}` (parametrised), and `/block`, an
 `async def` route that calls the blocking `time.sleep`: it stalls the event
 loop, which pyrometer reports as event-loop lag.
 """
@@ -16,6 +17,11 @@ app = FastAPI()
 @app.get("/hello")
 async def hello():
     return {"hello": "world"}
+
+
+@app.get("/items")
+async def items():
+    return [{"id": n, "name": f"item-{n}", "active": n % 3 != 0} for n in range(100)]
 
 
 @app.get("/items/{item_id}")

@@ -1,6 +1,7 @@
 """A small Flask service for `pyrometer run` (see README.md beside it).
 
-Routes: `/` (hello), `/users/<int:user_id>` (a parametrised route: one
+Routes: `/` (hello), `/users` (a JSON list of 100 users: a route with
+some work to do), `/users/<int:user_id>` (a parametrised route: one
 series, never one per id), `/slow` (200 ms of blocking work), `/boom`
 (raises: a 500).
 """
@@ -16,6 +17,11 @@ app = Flask(__name__)
 @app.route("/")
 def hello():
     return "hello"
+
+
+@app.route("/users")
+def users():
+    return jsonify([{"id": n, "name": f"user-{n}", "active": n % 3 != 0} for n in range(100)])
 
 
 @app.route("/users/<int:user_id>")

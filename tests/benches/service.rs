@@ -55,6 +55,9 @@
 //! `PYROMETER_BENCH_SERVER=uvicorn` loads the FastAPI app's `/hello`
 //! (`examples/web/fastapi_app.py`) under uvicorn instead (one process; the
 //! ASGI middleware measures, and the event loop's lag is monitored).
+//! `PYROMETER_BENCH_PATH` loads another route of the app: `/users` (Flask)
+//! or `/items` (FastAPI) answer a JSON list of 100 records, a route with
+//! some work to do next to hello-world's nothing.
 //!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`,
@@ -196,13 +199,17 @@ impl Server {
     /// The service in the figures.
     fn describe(self) -> &'static str {
         match self {
-            Server::Gunicorn => "Flask hello-world route, gunicorn 1 sync worker",
-            Server::Uvicorn => "FastAPI hello-world route, uvicorn 1 process",
+            Server::Gunicorn => "Flask app, gunicorn 1 sync worker",
+            Server::Uvicorn => "FastAPI app, uvicorn 1 process",
         }
     }
 
-    /// The hello-world route's path.
+    /// The path loaded: `PYROMETER_BENCH_PATH`, else the hello-world
+    /// route's (asked once: it lives as long as the bench).
     fn path(self) -> &'static str {
+        if let Ok(path) = std::env::var("PYROMETER_BENCH_PATH") {
+            return path.leak();
+        }
         match self {
             Server::Gunicorn => "/",
             Server::Uvicorn => "/hello",
@@ -227,8 +234,9 @@ impl Server {
     }
 }
 
-/// Starts `server` in `mode` on `port` with `PYTHONHASHSEED=seed`.
-fn start(server: Server, mode: Mode, port: u16, seed: &str) -> Child {
+/// Starts `server` in `mode` on `port` with `PYTHONHASHSEED=seed`, and
+/// waits until `path` answers.
+fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) -> Child {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web");
     // taskset execs the command, so the child's pid is the service's.
     let mut command = Command::new("taskset");
@@ -263,7 +271,7 @@ fn start(server: Server, mode: Mode, port: u16, seed: &str) -> Child {
             )
         });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !get(port, server.path()) {
+    while !get(port, path) {
         assert!(Instant::now() < deadline, "the service never answered");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -408,6 +416,7 @@ fn main() {
         .expect("taskset (apt-get install util-linux)");
     assert!(pinned.success(), "taskset could not pin the load generator");
     let server = Server::from_env();
+    let path = server.path();
     // In the order their figures are printed.
     let modes = [Mode::Direct, Mode::Run, control()];
     let mut windows: [Vec<Window>; 3] = Default::default();
@@ -421,12 +430,12 @@ fn main() {
             .iter()
             .map(|mode| {
                 let port = free_port();
-                (port, start(server, *mode, port, &seed))
+                (port, start(server, path, *mode, port, &seed))
             })
             .collect();
         // Warm-up, so all are measured past start-up.
         for (port, _) in &servers {
-            load(*port, server.path(), 1.0);
+            load(*port, path, 1.0);
         }
         let mut pair_windows: [Vec<Window>; 3] = Default::default();
         for round in 0..rounds {
@@ -437,7 +446,7 @@ fn main() {
             let order = round_order(round);
             for mode in order {
                 let (port, child) = &servers[mode];
-                pair_windows[mode].push(measure(child.id(), *port, server.path(), burst));
+                pair_windows[mode].push(measure(child.id(), *port, path, burst));
             }
         }
         for (_, child) in servers {
@@ -459,7 +468,7 @@ fn main() {
             windows[mode].extend(these);
         }
     }
-    report(server, &modes, &windows, &pair_ratios, rounds, burst);
+    report(server, path, &modes, &windows, &pair_ratios, rounds, burst);
     println!(
         "  CPU time stolen by the hypervisor during the run: {:.0} %",
         steal_percent(run_started, cpu_jiffies())
@@ -488,6 +497,7 @@ fn throughput(windows: &[Window]) -> f64 {
 /// pairs' ratios with its 95 % interval, and the median of the rounds' ratios.
 fn report(
     server: Server,
+    path: &str,
     modes: &[Mode; 3],
     windows: &[Vec<Window>; 3],
     pair_ratios: &[Vec<f64>; 3],
@@ -498,7 +508,7 @@ fn report(
     let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_ns));
     let base_p99 = p99(base);
     println!(
-        "{}, {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
+        "{} (GET {path}), {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
         server.describe(),
         pair_ratios[0].len()
     );
