@@ -272,7 +272,10 @@ fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) 
         });
     let deadline = Instant::now() + Duration::from_secs(60);
     while !get(port, path) {
-        assert!(Instant::now() < deadline, "the service never answered");
+        assert!(
+            Instant::now() < deadline,
+            "the service never answered GET {path} with a 200 (PYROMETER_BENCH_PATH must be a route of the app)"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child

@@ -282,6 +282,8 @@ def asgi_method(call, framework, route_of=_stored_route):
         try:
             return await call(self, scope, receive, send_measured)
         finally:
+            # _route, inlined (one Python call less per request); an empty
+            # route is labelled here so that its key is found as it is.
             try:
                 route = route_of(self, scope) or _UNMATCHED
             except Exception:
