@@ -1,15 +1,8 @@
 //! Embeds the Python probe (`python/`) into the crate, so an installed
 //! `pyrometer` binary carries the exact probe it was built and tested with.
-//! Writes `$OUT_DIR/python_assets.rs`: a table of (relative path, contents),
-//! and `$OUT_DIR/speedups.rs`: the probe's compiled request measurement
-//! (`python/speedups/`), built by `python/speedups/build.sh` for each
-//! interpreter in `PYROMETER_SPEEDUPS_PYTHONS` (space-separated; default
-//! `python3`). An interpreter it cannot build for (no C compiler, no
-//! headers) is reported as a warning and left out: the probe then measures
-//! requests in Python on that version.
+//! Writes `$OUT_DIR/python_assets.rs`: a table of (relative path, contents).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 /// Files under `python/` that are shipped; the probe package is added whole.
 const SHIPPED_FILES: &[&str] = &[
@@ -48,55 +41,8 @@ fn main() {
     table.push_str("]\n");
     // A module added to the package changes the directory's listing.
     println!("cargo:rerun-if-changed={}", package.display());
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::write(out_dir.join("python_assets.rs"), table).expect("write python_assets.rs");
-    let speedups = build_speedups(&root.join("speedups"), &out_dir.join("speedups"));
-    std::fs::write(out_dir.join("speedups.rs"), speedups).expect("write speedups.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("python_assets.rs");
+    std::fs::write(&out, table).expect("write python_assets.rs");
     println!("cargo:rerun-if-changed=build.rs");
-}
-
-/// Builds the speedups module for each interpreter of
-/// `PYROMETER_SPEEDUPS_PYTHONS` into `out`; returns the table of
-/// (path relative to the probe directory, contents) of those that built.
-fn build_speedups(source: &Path, out: &Path) -> String {
-    for file in ["_speedups.c", "build.sh"] {
-        println!("cargo:rerun-if-changed={}", source.join(file).display());
-    }
-    for var in ["PYROMETER_SPEEDUPS_PYTHONS", "CC", "PATH"] {
-        println!("cargo:rerun-if-env-changed={var}");
-    }
-    let pythons =
-        std::env::var("PYROMETER_SPEEDUPS_PYTHONS").unwrap_or_else(|_| "python3".to_owned());
-    std::fs::create_dir_all(out).expect("create the speedups directory");
-    let mut table = String::from("&[\n");
-    for python in pythons.split_whitespace() {
-        let built = Command::new("sh")
-            .arg(source.join("build.sh"))
-            .arg(out)
-            .env("PYTHON", python)
-            .output();
-        match built {
-            Ok(o) if o.status.success() => {
-                let path = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-                let name = path
-                    .file_name()
-                    .expect("build.sh prints a file")
-                    .to_string_lossy();
-                table.push_str(&format!(
-                    "    ({:?}, include_bytes!({:?})),\n",
-                    format!("{PROBE_PACKAGE}/{name}"),
-                    path.display().to_string()
-                ));
-            }
-            Ok(o) => println!(
-                "cargo:warning=no compiled request measurement for {python} (it will measure in Python): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => {
-                println!("cargo:warning=no compiled request measurement for {python}: sh: {e}")
-            }
-        }
-    }
-    table.push_str("]\n");
-    table
 }

@@ -15,8 +15,7 @@ need_apt=()
 command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v curl >/dev/null || need_apt+=(curl)
-command -v python3 >/dev/null || need_apt+=(python3 python3-dev)
-command -v cc >/dev/null || need_apt+=(gcc)
+command -v python3 >/dev/null || need_apt+=(python3)
 command -v chromium >/dev/null || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
     apt-get update -qq

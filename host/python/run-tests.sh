@@ -3,12 +3,6 @@
 # the web framework tests (tests_web/: real Flask, Django, FastAPI, gunicorn) once, on the
 # default `python3` (PYROMETER_WEB_PYTHON picks another).
 #
-# Each interpreter first gets its build of the compiled ASGI request measurement
-# (speedups/build.sh, into pyrometer_probe/, git-ignored; needs cc and the
-# interpreter's headers); the modules that use it run a second time with
-# PYROMETER_SPEEDUPS=off, as do the web framework tests, so the Python
-# measurement it stands in for is tested too.
-#
 # Interpreters come from pyenv ($PYENV_ROOT/versions/3.X.*, newest patch of each
 # minor), or from PYROMETER_PYTHONS ("/path/to/python3.9 /path/to/python3.10 ...").
 # A missing version fails the run: the probe claims to support it. So does a
@@ -46,9 +40,7 @@ failed=0
 for python in "${pythons[@]}"; do
     version="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
     echo "== probe tests on CPython $version ($python)"
-    if PYTHON="$python" "$here/speedups/build.sh" "$here/pyrometer_probe" >/dev/null &&
-        (cd "$here/tests" && "$python" -m unittest discover -s . -p 'test_*.py' "$@") &&
-        (cd "$here/tests" && PYROMETER_SPEEDUPS=off "$python" -m unittest test_speedups test_web "$@"); then
+    if (cd "$here/tests" && "$python" -m unittest discover -s . -p 'test_*.py' "$@"); then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
@@ -57,9 +49,7 @@ for python in "${pythons[@]}"; do
 done
 web_python="${PYROMETER_WEB_PYTHON:-python3}"
 echo "== web framework tests on $("$web_python" --version 2>&1) ($web_python)"
-if PYTHON="$web_python" "$here/speedups/build.sh" "$here/pyrometer_probe" >/dev/null &&
-    (cd "$here/tests_web" && "$web_python" -m unittest discover -s . -p 'test_*.py' "$@") &&
-    (cd "$here/tests_web" && PYROMETER_SPEEDUPS=off "$web_python" -m unittest discover -s . -p 'test_*.py' "$@"); then
+if (cd "$here/tests_web" && "$web_python" -m unittest discover -s . -p 'test_*.py' "$@"); then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))

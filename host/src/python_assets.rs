@@ -7,12 +7,6 @@ use std::path::{Path, PathBuf};
 
 /// Every shipped file of `host/python/`: (path relative to the probe directory, contents).
 pub const PYTHON_ASSETS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/python_assets.rs"));
-/// The probe's compiled request measurement, one module per CPython version
-/// it was built for (see `build.rs` and `python/pyrometer_probe/speedups.py`):
-/// (path relative to the probe directory, contents). Written with the probe
-/// for `pyrometer run` and `pyrometer lambda`, never into a layer: they are
-/// built for this machine, a layer runs on Lambda's.
-pub const SPEEDUPS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/speedups.rs"));
 /// The exec wrapper's file name among [`PYTHON_ASSETS`].
 pub const EXEC_WRAPPER: &str = "pyrometer-exec-wrapper";
 
@@ -29,11 +23,7 @@ pub struct ProbeInstall {
 
 /// Writes the probe into `dir` (created if needed) and returns its paths.
 pub fn install(dir: &Path) -> io::Result<ProbeInstall> {
-    let files = PYTHON_ASSETS
-        .iter()
-        .map(|(relative, contents)| (*relative, contents.as_bytes()))
-        .chain(SPEEDUPS.iter().copied());
-    for (relative, contents) in files {
+    for (relative, contents) in PYTHON_ASSETS {
         let path = dir.join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -67,14 +57,6 @@ mod tests {
         assert!(install.dir.join("sitecustomize.py").is_file());
         assert!(install.dir.join("pyrometer_probe/__init__.py").is_file());
         assert!(install.runtime_script.is_file());
-        assert!(
-            !SPEEDUPS.is_empty(),
-            "built without the compiled request measurement: see the cargo warning \
-             (needs cc and python3's headers: apt-get install build-essential python3-dev)"
-        );
-        for (relative, _) in SPEEDUPS {
-            assert!(install.dir.join(relative).is_file(), "{relative}");
-        }
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&install.exec_wrapper)
             .expect("wrapper")

@@ -37,10 +37,7 @@
 //! unhooked -- which splits the cost between the request measurement and the
 //! rest; `PYROMETER_BENCH_CONTROL=middleware` makes it `pyrometer run` with
 //! `PYROMETER_HTTP=middleware` -- requests measured by the WSGI middleware,
-//! as on servers other than gunicorn -- which compares the two ways;
-//! `PYROMETER_BENCH_CONTROL=python` makes it `pyrometer run` with
-//! `PYROMETER_SPEEDUPS=off` -- requests measured in Python, without the
-//! probe's compiled module -- which shows what that module saves.
+//! as on servers other than gunicorn -- which compares the two ways.
 //!
 //! Prints each pair's figures, each mode's totals, their ratios to the
 //! baseline, the mean of the pairs' ratios with its 95 % interval and the
@@ -65,7 +62,7 @@
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`,
 //! or `fastapi uvicorn` for uvicorn).
-//! `PYROMETER_BENCH_CONTROL` (`probe-off`, `http-off`, `middleware` or `python`, see above) picks the control,
+//! `PYROMETER_BENCH_CONTROL` (`probe-off`, `http-off` or `middleware`, see above) picks the control,
 //! `PYROMETER_BENCH_PAIRS` (default 16) sets the number of service pairs,
 //! `PYROMETER_BENCH_ROUNDS` (default 30, per pair: five cycles of the burst
 //! orders) and `PYROMETER_BENCH_BURST_SECONDS` (default 0.1) the number and
@@ -150,8 +147,7 @@ impl Mode {
 /// what this bench reads for no work per request), `http-off` (the probe
 /// on, web frameworks left unhooked: what the rest of the probe costs) or
 /// `middleware` (requests measured by the WSGI middleware instead of
-/// gunicorn's hooks: what the other way costs) or `python` (requests
-/// measured without the probe's compiled module: what it saves).
+/// gunicorn's hooks: what the other way costs).
 fn control() -> Mode {
     match std::env::var("PYROMETER_BENCH_CONTROL").as_deref() {
         Err(_) | Ok("probe-off") => Mode::Control {
@@ -172,15 +168,9 @@ fn control() -> Mode {
             label: "run, middleware",
             shows: "what measuring with the WSGI middleware costs",
         },
-        Ok("python") => Mode::Control {
-            variable: "PYROMETER_SPEEDUPS",
-            value: "off",
-            label: "run, in Python",
-            shows: "what measuring without the compiled module costs",
-        },
-        Ok(other) => panic!(
-            "PYROMETER_BENCH_CONTROL={other}: expected probe-off, http-off, middleware or python"
-        ),
+        Ok(other) => {
+            panic!("PYROMETER_BENCH_CONTROL={other}: expected probe-off, http-off or middleware")
+        }
     }
 }
 
@@ -260,8 +250,7 @@ fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) 
     // the modes measure: only the control sets one.
     command
         .env_remove("PYROMETER_PROBE")
-        .env_remove("PYROMETER_HTTP")
-        .env_remove("PYROMETER_SPEEDUPS");
+        .env_remove("PYROMETER_HTTP");
     if let Mode::Control {
         variable, value, ..
     } = mode

@@ -19,16 +19,11 @@ the probe measures a request:
   ASGI server calls it, one request after the other on an asyncio loop --
   bare, and with the ASGI middleware as the Starlette hook installs it.
 
-Each way runs bare, measured with the compiled request measurement
-(:mod:`pyrometer_probe.speedups`, built for this interpreter first by
-``speedups/build.sh``) and measured in Python (``PYROMETER_SPEEDUPS=0``; the
-WSGI middleware has no compiled part, so its two read the same but for
-noise). Each run happens twice, with the same start-up and warm-up, serving
-``--requests`` and five times as many requests: the difference of the two
-counts, per request, is what a request costs there, and measured minus bare
-is the measurement's cost (the aggregation included; the flush thread does
-not run). Every run gets ``PYROMETER_SPEEDUPS`` set, to ``1`` or ``0``, so
-the environment -- and with it every address -- is the same size in all.
+Each of the six (way, bare or measured) runs twice, with the same start-up
+and warm-up, serving ``--requests`` and five times as many requests: the
+difference of the two counts, per request, is what a request costs there,
+and measured minus bare is the measurement's cost (the aggregation included;
+the flush thread does not run).
 
 Usage: ``python3 host/python/bench/bench_request_path.py [--requests N]``
 (needs ``apt-get install valgrind util-linux`` and ``pip install flask gunicorn fastapi``).
@@ -162,18 +157,13 @@ serve(int(sys.argv[2]))
 """ % WARM_UP_REQUESTS
 
 
-#: Modes: (argument to the driver, ``PYROMETER_SPEEDUPS``).
-MODES = {"bare": ("bare", "1"), "compiled": ("measured", "1"), "python": ("measured", "0")}
-
-
 def instructions(way, mode, requests, scratch):
-    """Instructions of one run of ``way``'s driver in ``mode`` (see :data:`MODES`)."""
-    argument, speedups = MODES[mode]
-    env = dict(os.environ, PYTHONHASHSEED="1", PYTHONPATH=PROBE_DIR, PYROMETER_SPEEDUPS=speedups)
+    """Instructions of one run of ``way``'s driver."""
+    env = dict(os.environ, PYTHONHASHSEED="1", PYTHONPATH=PROBE_DIR)
     out = os.path.join(scratch, "cg.%s.%s.%d" % (way, mode, requests))
     subprocess.run(
         ["setarch", "-R", "valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-         os.path.realpath(sys.executable), "-c", "import sys\n" + DRIVERS[way] + SERVE, argument, str(requests)],
+         os.path.realpath(sys.executable), "-c", "import sys\n" + DRIVERS[way] + SERVE, mode, str(requests)],
         env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     count = callgrind_totals(out).get("Ir")
@@ -194,24 +184,16 @@ def main():
             __import__(module)
         except ImportError:
             sys.exit("bench_request_path: %s is missing (python3 -m pip install flask gunicorn fastapi)" % module)
-    built = subprocess.run(
-        [os.path.join(PROBE_DIR, "speedups", "build.sh"), os.path.join(PROBE_DIR, "pyrometer_probe")],
-        env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True,
-    )
-    if built.returncode != 0:
-        sys.exit("bench_request_path: the compiled request measurement did not build: " + built.stderr.strip())
     low, high = args.requests, 5 * args.requests
-    runs = [(way, mode, n) for way in DRIVERS for mode in MODES for n in (low, high)]
+    runs = [(way, mode, n) for way in DRIVERS for mode in ("bare", "measured") for n in (low, high)]
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         futures = {run: pool.submit(instructions, *run, scratch) for run in runs}
         counts = {run: future.result() for run, future in futures.items()}
-    print("instructions per request; the measurement adds, compiled and in Python:")
     for way in DRIVERS:
-        per_request = {mode: (counts[way, mode, high] - counts[way, mode, low]) / (high - low) for mode in MODES}
-        bare = per_request["bare"]
-        print("%-10s bare %7.0f   compiled +%6.0f   Python +%6.0f   (compiled/Python %.2f)"
-              % (way, bare, per_request["compiled"] - bare, per_request["python"] - bare,
-                 (per_request["compiled"] - bare) / (per_request["python"] - bare)))
+        per_request = {mode: (counts[way, mode, high] - counts[way, mode, low]) / (high - low)
+                       for mode in ("bare", "measured")}
+        print("%-10s %6.0f instructions per request measured, %6.0f bare: the measurement adds %.0f"
+              % (way, per_request["measured"], per_request["bare"], per_request["measured"] - per_request["bare"]))
 
 
 if __name__ == "__main__":

@@ -35,10 +35,6 @@ the end hand ``(method, route, status, duration)`` to :mod:`.web`.
   (:mod:`.gunicorn_requests`). Hooks that learn
   the route during dispatch (Django's resolver) store it under that key.
 
-Where the compiled request measurement loads (:mod:`.speedups`), the ASGI
-wrapper's send wrapper and the request's start and end run in it, with the
-same results; the WSGI middleware is Python only.
-
 Only ``http`` ASGI scopes are measured (not ``websocket`` or ``lifespan``).
 On an asyncio loop, the first request on each loop starts the probe's loop
 monitor (see :mod:`.runtime`), so event-loop lag is reported with the window.
@@ -47,7 +43,7 @@ monitor (see :mod:`.runtime`), so event-loop lag is reported with the window.
 import sys
 from time import perf_counter_ns
 
-from . import speedups, web
+from . import web
 
 #: Environ/scope key marking a request as measured; holds the route template
 #: when a framework hook found it during dispatch (None until then).
@@ -249,7 +245,6 @@ def asgi_method(call, framework, route_of=_stored_route):
     """
     fixed = web.window(framework) if framework.__class__ is str else None
     by_class = {}
-    native_exchange = None if speedups.native is None else speedups.native.exchange
     # Looked up once: every ASGI framework the probe hooks has imported asyncio.
     running_loop = _running_loop_function()
 
@@ -267,17 +262,6 @@ def asgi_method(call, framework, route_of=_stored_route):
             loop = current_loop()
             if loop is not window.loop and loop is not None:
                 web.watch_loop(window, loop)
-        if native_exchange is not None:
-            # Compiled (see .speedups): the same steps as below, fewer instructions.
-            exchange = native_exchange(window, send)
-            try:
-                return await call(self, scope, receive, exchange)
-            finally:
-                try:
-                    route = route_of(self, scope) or _UNMATCHED
-                except Exception:
-                    route = _UNMATCHED
-                exchange.end(scope.get("method"), route)
         status = 0
 
         def send_measured(message):

@@ -113,14 +113,14 @@ def switch(value):
     return (value or "").strip().lower()
 
 
-def is_off(value):
+def _is_off(value):
     """Whether a switch variable's value turns something off."""
     return switch(value) in ("0", "off", "false", "no")
 
 
 def _disabled_by_env(environ):
     path = environ.get("PYROMETER_PROBE_SOCKET")
-    if not path or is_off(environ.get("PYROMETER_PROBE")):
+    if not path or _is_off(environ.get("PYROMETER_PROBE")):
         return None
     return path
 
@@ -145,7 +145,7 @@ def start(started_perf_ns=None, environ=None):
         import atexit  # built in; imported before the hook so it is not profiled
 
         imports.install()
-        if not is_off(environ.get("PYROMETER_HTTP")):
+        if not _is_off(environ.get("PYROMETER_HTTP")):
             for name in WEB_FRAMEWORK_MODULES:
                 imports.after_import(name, _web_framework_imported)
         for name in SERVER_MODULES:
