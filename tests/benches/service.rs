@@ -205,9 +205,14 @@ impl Server {
     }
 
     /// The path loaded: `PYROMETER_BENCH_PATH`, else the hello-world
-    /// route's (asked once: it lives as long as the bench).
+    /// route's (asked once: it lives as long as the bench, whose load
+    /// threads borrow it).
     fn path(self) -> &'static str {
         if let Ok(path) = std::env::var("PYROMETER_BENCH_PATH") {
+            assert!(
+                path.starts_with('/'),
+                "PYROMETER_BENCH_PATH={path:?}: expected a path such as /users"
+            );
             return path.leak();
         }
         match self {
