@@ -50,7 +50,10 @@
 //! command -- in `pyrometer run` mode including pyrometer itself), from the
 //! kernel's `/proc/PID/task/TID/schedstat` run-time counters over each burst.
 //! With the worker CPU-bound, throughput falls by the fraction CPU per
-//! request grows.
+//! request grows. The part of it the kernel ran for the tree ("kernel": the
+//! network stack, waking the clients) is split off by the threads' user and
+//! system clock ticks (`/proc/PID/task/TID/stat`), whose ratio over all
+//! bursts is steady even though each burst holds only ten ticks.
 //!
 //! `PYROMETER_BENCH_SERVER=uvicorn` loads the FastAPI app's `/hello`
 //! (`examples/web/fastapi_app.py`) under uvicorn instead (one process; the
@@ -286,26 +289,82 @@ fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) 
     child
 }
 
-/// Nanoseconds of CPU every thread of `pid` has run for (schedstat's first field).
-fn process_cpu_ns(pid: u32) -> u64 {
+/// CPU a set of threads ran for, as two counters that answer different
+/// questions.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    /// Nanoseconds run (schedstat's first field): exact, the figure CPU per
+    /// request is made of.
+    run_ns: u64,
+    /// Clock ticks charged in user mode (`stat`'s utime)...
+    user_ticks: u64,
+    /// ...and in the kernel (stime). Sampled at the tick, so only their
+    /// ratio over many bursts is used: it splits `run_ns` between the
+    /// service's own code and the kernel working for it (the network stack,
+    /// waking the clients).
+    system_ticks: u64,
+}
+
+impl Cpu {
+    fn add(self, other: Cpu) -> Cpu {
+        Cpu {
+            run_ns: self.run_ns + other.run_ns,
+            user_ticks: self.user_ticks + other.user_ticks,
+            system_ticks: self.system_ticks + other.system_ticks,
+        }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            run_ns: self.run_ns.saturating_sub(before.run_ns),
+            user_ticks: self.user_ticks.saturating_sub(before.user_ticks),
+            system_ticks: self.system_ticks.saturating_sub(before.system_ticks),
+        }
+    }
+}
+
+/// One thread's [`Cpu`] from its `/proc/PID/task/TID` directory (zero if it is gone).
+fn thread_cpu(task: &std::path::Path) -> Cpu {
+    let run_ns = std::fs::read_to_string(task.join("schedstat"))
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    // Fields after the command name, which may hold spaces: utime and stime
+    // are the 14th and 15th of the line, the 12th and 13th after it.
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+    let after_name: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    Cpu {
+        run_ns,
+        user_ticks: after_name.get(11).copied().unwrap_or(0),
+        system_ticks: after_name.get(12).copied().unwrap_or(0),
+    }
+}
+
+/// CPU every thread of `pid` has run for.
+fn process_cpu(pid: u32) -> Cpu {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+        return Cpu::default();
     };
     tasks
         .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+        .map(|task| thread_cpu(&task.path()))
+        .fold(Cpu::default(), Cpu::add)
 }
 
-/// CPU nanoseconds of `root` and of its whole process tree.
-fn tree_cpu_ns(root: u32) -> (u64, u64) {
-    let own = process_cpu_ns(root);
-    let tree = own
-        + descendants(root)
-            .into_iter()
-            .map(process_cpu_ns)
-            .sum::<u64>();
+/// CPU of `root` and of its whole process tree.
+fn tree_cpu(root: u32) -> (Cpu, Cpu) {
+    let own = process_cpu(root);
+    let tree = descendants(root)
+        .into_iter()
+        .map(process_cpu)
+        .fold(own, Cpu::add);
     (own, tree)
 }
 
@@ -315,24 +374,24 @@ struct Window {
     seconds: f64,
     /// Every request's latency, ms.
     latencies_ms: Vec<f64>,
-    /// CPU the whole tree ran for, ns.
-    tree_cpu_ns: u64,
-    /// CPU the launched process itself ran for, ns (pyrometer, in `run` mode).
-    root_cpu_ns: u64,
+    /// CPU the whole tree ran for.
+    tree_cpu: Cpu,
+    /// CPU the launched process itself ran for (pyrometer, in `run` mode).
+    root_cpu: Cpu,
 }
 
 /// Requests, latencies and the CPU the service launched as `root` used
 /// over `seconds` of closed-loop load.
 fn measure(root: u32, port: u16, path: &'static str, seconds: f64) -> Window {
-    let (own_before, tree_before) = tree_cpu_ns(root);
+    let (own_before, tree_before) = tree_cpu(root);
     let (latencies_ms, elapsed) = load(port, path, seconds);
-    let (own_after, tree_after) = tree_cpu_ns(root);
+    let (own_after, tree_after) = tree_cpu(root);
     Window {
         requests: latencies_ms.len(),
         seconds: elapsed,
         latencies_ms,
-        tree_cpu_ns: tree_after.saturating_sub(tree_before),
-        root_cpu_ns: own_after.saturating_sub(own_before),
+        tree_cpu: tree_after.since(tree_before),
+        root_cpu: own_after.since(own_before),
     }
 }
 
@@ -513,7 +572,10 @@ fn report(
     burst: f64,
 ) {
     let base = &windows[0];
-    let (base_rps, base_cpu) = (throughput(base), cpu_per_request(base, |w| w.tree_cpu_ns));
+    let (base_rps, base_cpu) = (
+        throughput(base),
+        cpu_per_request(base, |w| w.tree_cpu.run_ns),
+    );
     let base_p99 = p99(base);
     println!(
         "{} (GET {path}), {CLIENTS} closed-loop clients, {} pairs of services x {rounds} rounds of {burst} s per mode, alternating",
@@ -524,18 +586,19 @@ fn report(
         let label = mode.label();
         let (rps, cpu, p99) = (
             throughput(these),
-            cpu_per_request(these, |w| w.tree_cpu_ns),
+            cpu_per_request(these, |w| w.tree_cpu.run_ns),
             p99(these),
         );
         let is_base = std::ptr::eq(these, base);
+        let system = cpu * system_share(these);
         let own = if is_base {
             String::new()
         } else {
-            let root = cpu_per_request(these, |w| w.root_cpu_ns);
-            format!(" (pyrometer itself {root:.1})")
+            let root = cpu_per_request(these, |w| w.root_cpu.run_ns);
+            format!("; pyrometer itself {root:.1}")
         };
         println!(
-            "  {label:<18} {rps:>6.0} req/s  p99 {p99:>5.2} ms  CPU {cpu:>6.1} µs/request{own}  {:.3}x throughput, {:.3}x p99, {:.3}x CPU",
+            "  {label:<18} {rps:>6.0} req/s  p99 {p99:>5.2} ms  CPU {cpu:>6.1} µs/request (kernel {system:.1}{own})  {:.3}x throughput, {:.3}x p99, {:.3}x CPU",
             rps / base_rps,
             p99 / base_p99,
             cpu / base_cpu,
@@ -570,6 +633,14 @@ fn report(
 fn cpu_per_request(windows: &[Window], f: fn(&Window) -> u64) -> f64 {
     let requests: usize = windows.iter().map(|w| w.requests).sum();
     windows.iter().map(f).sum::<u64>() as f64 / 1e3 / requests.max(1) as f64
+}
+
+/// The share of the tree's CPU over `windows` that the kernel ran for it (by clock ticks).
+fn system_share(windows: &[Window]) -> f64 {
+    let (user, system) = windows.iter().fold((0, 0), |(u, s), w| {
+        (u + w.tree_cpu.user_ticks, s + w.tree_cpu.system_ticks)
+    });
+    system as f64 / (user + system).max(1) as f64
 }
 
 /// The mean of `ratios` and the half-width of its 95 % interval (the pairs
