@@ -101,19 +101,28 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Sends one request for `path` and reads the whole answer: true if it is a 200.
-fn get(port: u16, path: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+/// Sends one request for `path` and reads the whole answer: an error saying
+/// what went wrong unless it is a 200.
+fn get(port: u16, path: &str) -> Result<(), String> {
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
     let mut response = Vec::with_capacity(256);
-    stream.read_to_end(&mut response).is_ok()
-        && (response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.0 200"))
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("read: {e}"))?;
+    if response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.0 200") {
+        return Ok(());
+    }
+    let head = String::from_utf8_lossy(&response);
+    Err(format!(
+        "answer {:?}",
+        head.lines().next().unwrap_or("(empty)")
+    ))
 }
 
 /// How a service is started.
@@ -244,7 +253,7 @@ impl Server {
 
 /// Starts `server` in `mode` on `port` with `PYTHONHASHSEED=seed`, and
 /// waits until `path` answers.
-fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) -> Child {
+fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) -> Service {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/web");
     // taskset execs the command, so the child's pid is the service's.
     let mut command = Command::new("taskset");
@@ -278,15 +287,17 @@ fn start(server: Server, path: &'static str, mode: Mode, port: u16, seed: &str) 
                 server.needs()
             )
         });
+    // Stopped by its drop should it never answer.
+    let service = Service { port, child };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !get(port, path) {
+    while let Err(e) = get(port, path) {
         assert!(
             Instant::now() < deadline,
-            "the service never answered GET {path} with a 200 (PYROMETER_BENCH_PATH must be a route of the app)"
+            "the service never answered GET {path} with a 200 (last: {e}; PYROMETER_BENCH_PATH must be a route of the app)"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    child
+    service
 }
 
 /// CPU a set of threads ran for, as two counters that answer different
@@ -405,7 +416,9 @@ fn load(port: u16, path: &'static str, seconds: f64) -> (Vec<f64>, f64) {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    assert!(get(port, path), "a request failed");
+                    if let Err(e) = get(port, path) {
+                        panic!("GET {path} from the service on port {port} failed: {e}");
+                    }
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 latencies
@@ -453,11 +466,20 @@ fn steal_percent(before: (u64, u64), after: (u64, u64)) -> f64 {
     after.0.saturating_sub(before.0) as f64 * 100.0 / total as f64
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+/// A running service: stopped (SIGTERM, then waited for) when dropped, so
+/// that a bench that fails midway leaves none behind.
+struct Service {
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 fn main() {
@@ -493,16 +515,13 @@ fn main() {
     for pair in 0..pairs {
         let pair_started = cpu_jiffies();
         let seed = (pair + 1).to_string();
-        let servers: Vec<(u16, Child)> = modes
+        let services: Vec<Service> = modes
             .iter()
-            .map(|mode| {
-                let port = free_port();
-                (port, start(server, path, *mode, port, &seed))
-            })
+            .map(|mode| start(server, path, *mode, free_port(), &seed))
             .collect();
         // Warm-up, so all are measured past start-up.
-        for (port, _) in &servers {
-            load(*port, path, 1.0);
+        for service in &services {
+            load(service.port, path, 1.0);
         }
         let mut pair_windows: [Vec<Window>; 3] = Default::default();
         for round in 0..rounds {
@@ -512,13 +531,11 @@ fn main() {
             // where one round ends and the next begins.
             let order = round_order(round);
             for mode in order {
-                let (port, child) = &servers[mode];
-                pair_windows[mode].push(measure(child.id(), *port, path, burst));
+                let service = &services[mode];
+                pair_windows[mode].push(measure(service.child.id(), service.port, path, burst));
             }
         }
-        for (_, child) in servers {
-            stop(child);
-        }
+        drop(services);
         let base = throughput(&pair_windows[0]);
         let line: Vec<String> = modes
             .iter()
