@@ -317,6 +317,7 @@ struct Cpu {
 }
 
 impl Cpu {
+    /// The two counted together (threads of a process, processes of a tree).
     fn add(self, other: Cpu) -> Cpu {
         Cpu {
             run_ns: self.run_ns + other.run_ns,
@@ -325,6 +326,7 @@ impl Cpu {
         }
     }
 
+    /// What ran between the reading `before` and this one.
     fn since(self, before: Cpu) -> Cpu {
         Cpu {
             run_ns: self.run_ns.saturating_sub(before.run_ns),
