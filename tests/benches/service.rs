@@ -79,7 +79,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pyrometer::sources::procfs::descendants;
+use pyrometer::sources::procfs::{descendants, parse_stat_cpu};
 use pyrometer_tests::{percentile, pyrometer_bin};
 
 /// The CPU the services (and, in `run` mode, pyrometer) are pinned to; the
@@ -342,21 +342,14 @@ fn thread_cpu(task: &std::path::Path) -> Cpu {
         .ok()
         .and_then(|text| text.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    // Fields after the command name, which may hold spaces: utime and stime
-    // are the 14th and 15th of the line, the 12th and 13th after it.
-    let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
-    let after_name: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|f| f.parse().unwrap_or(0))
-                .collect()
-        })
-        .unwrap_or_default();
+    let (user_ticks, system_ticks) = std::fs::read_to_string(task.join("stat"))
+        .ok()
+        .and_then(|text| parse_stat_cpu(&text))
+        .unwrap_or((0, 0));
     Cpu {
         run_ns,
-        user_ticks: after_name.get(11).copied().unwrap_or(0),
-        system_ticks: after_name.get(12).copied().unwrap_or(0),
+        user_ticks,
+        system_ticks,
     }
 }
 

@@ -202,10 +202,12 @@ fn parse_status(text: &str, s: &mut ProcessSample) {
     }
 }
 
-/// `utime` and `stime` (fields 14 and 15) from `/proc/<pid>/stat`. The
-/// command name (field 2) may contain spaces and parentheses, so fields are
-/// counted from the last `)`.
-fn parse_stat_cpu(text: &str) -> Option<(u64, u64)> {
+/// `utime` and `stime` (fields 14 and 15) from `/proc/<pid>/stat` (or a
+/// thread's `/proc/<pid>/task/<tid>/stat`), in clock ticks; None if the text
+/// is not such a line. The command name (field 2) may contain spaces and
+/// parentheses, so fields are counted from the last `)`. Public for the
+/// service bench, which splits a tree's CPU between user and kernel.
+pub fn parse_stat_cpu(text: &str) -> Option<(u64, u64)> {
     let after_comm = &text[text.rfind(')')? + 1..];
     let mut fields = after_comm.split_whitespace();
     // after_comm starts at field 3 (state): utime is the 12th field from there.
