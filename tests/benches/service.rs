@@ -62,6 +62,10 @@
 //! or `/items` (FastAPI) answer a JSON list of 100 records, a route with
 //! some work to do next to hello-world's nothing.
 //!
+//! The services run on the Python the `gunicorn` (or `uvicorn`) on the PATH
+//! runs, which the bench prints last; under pyenv `PYENV_VERSION=3.12.1`
+//! picks another installed version (with the packages installed into it).
+//!
 //! Run with `cargo bench -p pyrometer-tests --bench service` (after
 //! `cargo build --release -p pyrometer`; needs `python3 -m pip install flask gunicorn`,
 //! or `fastapi uvicorn` for uvicorn).
@@ -507,6 +511,7 @@ fn main() {
     // Per mode, each pair's throughput against the pair's baseline.
     let mut pair_ratios: [Vec<f64>; 3] = Default::default();
     let run_started = cpu_jiffies();
+    let mut interpreter = String::new();
     for pair in 0..pairs {
         let pair_started = cpu_jiffies();
         let seed = (pair + 1).to_string();
@@ -514,6 +519,9 @@ fn main() {
             .iter()
             .map(|mode| start(server, path, *mode, free_port(), &seed))
             .collect();
+        if interpreter.is_empty() {
+            interpreter = interpreter_of(services[0].child.id());
+        }
         // Warm-up, so all are measured past start-up.
         for service in &services {
             load(service.port, path, 1.0);
@@ -549,9 +557,21 @@ fn main() {
     }
     report(server, path, &modes, &windows, &pair_ratios, rounds, burst);
     println!(
+        "  Python: {interpreter} (the baseline's; the PATH picks it, PYENV_VERSION under pyenv)"
+    );
+    println!(
         "  CPU time stolen by the hypervisor during the run: {:.0} %",
         steal_percent(run_started, cpu_jiffies())
     );
+}
+
+/// The executable process `pid` runs: for the baseline, the Python
+/// interpreter serving (taskset and the server's script exec it), so a run
+/// says which Python its figures are for.
+fn interpreter_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|exe| exe.display().to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// The order of the three modes in round `round`: a rotation, reversed in
