@@ -10,10 +10,10 @@ application that the middleware measures (:data:`APPLICATIONS`), :func:`install`
 the worker's ``load_wsgi`` returns) moves the measurement into those hooks,
 in this worker process only:
 
-* ``pre_request`` runs the hook it replaced (gunicorn's default, which logs
-  the request at debug level, inlined; a user's own hook called, its
-  exceptions unchanged), then counts the request in flight and notes its
-  start on gunicorn's request object;
+* ``pre_request`` runs the hook it replaced (a user's own hook called, its
+  exceptions unchanged; gunicorn's default, which logs the request at debug
+  level, inlined -- see below), then counts the request in flight and notes
+  its start on gunicorn's request object;
 * the route reaches :data:`.middleware.ROUTE_KEY` of the environ (no match:
   ``<unmatched>``): Flask's ``RequestContext.match_request`` stores the
   matched rule's template there; Django's resolver hook (see
@@ -32,6 +32,17 @@ which the middleware's (application called to body closed) is within.
 ``host/python/bench/bench_request_path.py`` counts the instructions each way
 adds to a request: this one about half the middleware's.
 
+gunicorn's default ``pre_request`` calls ``worker.log.debug`` for every
+request, which costs three Python calls (gunicorn's ``Logger.debug``, the
+standard library's ``Logger.debug`` and its ``isEnabledFor``) even when
+debug lines are dropped, as they are at gunicorn's default log level. When
+the worker's logger is gunicorn's own class, whose ``debug`` only hands the
+line to the standard-library logger ``error_log``, which drops it unless
+``isEnabledFor(DEBUG)``, the inlined hook asks ``isEnabledFor`` first and
+calls ``debug`` only when the line would be kept: the same lines are logged,
+for one call instead of three. Any other logger class (gunicorn's statsd
+logger counts every call) gets its ``debug`` called as gunicorn would.
+
 Any other server, application or worker class (uvicorn's, tornado's,
 ``gevent_pywsgi``, where gevent's server calls the application) keeps
 the middleware, and so does every worker with ``PYROMETER_HTTP=middleware``;
@@ -49,6 +60,9 @@ from . import frameworks, middleware, process, web
 #: ``PYROMETER_HTTP`` value that keeps the middleware under gunicorn too (a
 #: request's duration as on any other server: application called to body closed).
 MIDDLEWARE_ONLY = "middleware"
+
+#: The standard library's DEBUG level, at which gunicorn's default ``pre_request`` logs each request.
+DEBUG = 10
 
 #: Worker classes whose ``handle_request`` calls ``pre_request`` and ``post_request``: (module, class).
 WSGI_WORKERS = (
@@ -90,7 +104,8 @@ def install(worker):
         cls, method, framework, route_hook = found
         pre, post = worker.cfg.settings["pre_request"], worker.cfg.settings["post_request"]
         window = web.window(framework)
-        hooks = _pre_request(window, pre.value, pre.default), _post_request(window, post.value, post.default)
+        gated = _debug_is_gated(worker.log)
+        hooks = _pre_request(window, pre.value, pre.default, gated), _post_request(window, post.value, post.default)
         if route_hook is not None:
             route_hook()
         pre.value, post.value = hooks
@@ -127,14 +142,30 @@ APPLICATIONS = (
 )
 
 
-def _pre_request(window, original, default):
-    """gunicorn's ``pre_request`` hook: ``original`` runs, then the request is in flight from now (its start noted on it)."""
+def _debug_is_gated(log):
+    """Whether calling ``log.debug`` does nothing unless ``log.error_log.isEnabledFor(DEBUG)``: ``log`` is of gunicorn's class and its ``error_log`` of the standard library's (see the module)."""
+    glogging, logging = sys.modules.get("gunicorn.glogging"), sys.modules.get("logging")
+    try:
+        return type(log).debug is glogging.Logger.debug and type(log.error_log).debug is logging.Logger.debug
+    except Exception:
+        return False
+
+
+def _pre_request(window, original, default, gated):
+    """gunicorn's ``pre_request`` hook: ``original`` runs, then the request is in flight from now (its start noted on it).
+
+    ``gated``: the default's debug line is asked for only when the worker's
+    logger would keep it (:func:`_debug_is_gated`).
+    """
     in_flight = window.in_flight
 
     def pre_request(worker, req):
         if original is default:
-            # gunicorn's default hook, inlined: one Python call less per request.
-            worker.log.debug("%s %s", req.method, req.path)
+            # gunicorn's default hook, inlined: one Python call less per
+            # request, and two more when its debug line would be dropped.
+            log = worker.log
+            if not gated or log.error_log.isEnabledFor(DEBUG):
+                log.debug("%s %s", req.method, req.path)
         else:
             original(worker, req)
         try:

@@ -79,6 +79,21 @@ def post_request(worker, req, environ, resp):
         log.write("post %s\\n" % resp.status_code)
 """
 
+# No hooks of the user's: gunicorn's default pre_request, which logs each request at debug level.
+PLAIN_CONFIG = ""
+
+# A logger class of the user's whose debug does more than log: gunicorn calls it for every request.
+COUNTING_LOGGER = """
+import os
+from gunicorn.glogging import Logger
+
+class CountingLogger(Logger):
+    def debug(self, msg, *args, **kwargs):
+        with open(os.environ["HOOK_LOG"], "a") as log:
+            log.write("debug %s\\n" % (msg % args if args else msg))
+        super().debug(msg, *args, **kwargs)
+"""
+
 PATHS = ("/users/1", "/users/2", "/users/3", "/nowhere", "/boom", "/middleware")
 
 
@@ -100,7 +115,9 @@ class GunicornTest(unittest.TestCase):
         self.receiver = Receiver()
         self.served = False
         self.tree = tempfile.TemporaryDirectory()
-        for name, text in (("flask_app.py", FLASK_APP), ("django_app.py", DJANGO_APP), ("gunicorn_conf.py", CONFIG)):
+        files = (("flask_app.py", FLASK_APP), ("django_app.py", DJANGO_APP), ("gunicorn_conf.py", CONFIG),
+                 ("plain_conf.py", PLAIN_CONFIG), ("counting_logger.py", COUNTING_LOGGER))
+        for name, text in files:
             with open(os.path.join(self.tree.name, name), "w") as f:
                 f.write(textwrap.dedent(text))
 
@@ -108,8 +125,11 @@ class GunicornTest(unittest.TestCase):
         self.receiver.close()
         self.tree.cleanup()
 
-    def serve(self, app, *options, env=None):
-        """Serve ``app`` with gunicorn (one worker), send :data:`PATHS`, stop it: (answers, records, hook log)."""
+    def serve(self, app, *options, env=None, config="gunicorn_conf.py"):
+        """Serve ``app`` with gunicorn (one worker, ``config``), send :data:`PATHS`, stop it: (answers, records, hook log).
+
+        gunicorn's standard error is kept in ``self.stderr``.
+        """
         sock_path = os.path.join(self.tree.name, "sock")
         hook_log = os.path.join(self.tree.name, "hooks.log")
         if self.served:  # a run before this one in the same test: start afresh
@@ -119,7 +139,7 @@ class GunicornTest(unittest.TestCase):
             self.receiver = Receiver()
         self.served = True
         extra = dict(env or {}, HOOK_LOG=hook_log)
-        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn_conf.py", "-w", "1", "-b", "unix:" + sock_path]
+        command = [sys.executable, "-m", "gunicorn", "-c", config, "-w", "1", "-b", "unix:" + sock_path]
         server = subprocess.Popen(
             [*command, *options, app],
             env=probe_env(self.receiver.path, extra),
@@ -138,6 +158,7 @@ class GunicornTest(unittest.TestCase):
             server.send_signal(signal.SIGTERM)
             _, stderr = server.communicate(timeout=60)
         self.assertEqual(server.returncode, 0, stderr)
+        self.stderr = stderr
         # Master and worker each send an exit record, the worker's after its last window.
         records = self.receiver.wait_for(lambda rs: sum(r.kind == "exit" for r in rs) >= 2)
         if not os.path.exists(hook_log):  # no hook ran
@@ -197,6 +218,25 @@ class GunicornTest(unittest.TestCase):
                 self.assertEqual(answers["/middleware"], (200, "off"))
                 self.assertEqual(http_totals(records, framework), {})
                 self.assertEqual(len(hook_log), 2 * len(PATHS))
+
+    def test_gunicorns_default_hook_logs_each_request_at_debug_level_and_only_then(self):
+        for level, logged in (("debug", True), ("info", False)):
+            with self.subTest(level=level):
+                answers, records, _ = self.serve("flask_app:app", "--log-level", level, config="plain_conf.py")
+                self.assertEqual(answers["/middleware"], (200, "off"))  # gunicorn's hooks measured
+                self.assertEqual(sum(total["count"] for total in http_totals(records, "flask").values()), len(PATHS))
+                for path in PATHS:
+                    self.assertEqual("[DEBUG] GET " + path + "\n" in self.stderr, logged, (path, self.stderr))
+
+    def test_a_logger_class_of_the_users_gets_every_debug_call(self):
+        # At gunicorn's default level its debug lines are dropped, but this
+        # class's debug does more than log: it is called for every request.
+        answers, records, hook_log = self.serve(
+            "flask_app:app", "--logger-class", "counting_logger.CountingLogger", config="plain_conf.py"
+        )
+        self.assertEqual(answers["/middleware"], (200, "off"))
+        self.assertEqual(sum(total["count"] for total in http_totals(records, "flask").values()), len(PATHS))
+        self.assertEqual([line for line in hook_log if line.startswith("debug GET ")], ["debug GET " + p for p in PATHS])
 
 
 if __name__ == "__main__":
