@@ -28,6 +28,18 @@ class Log:
         self.lines.append(message % args)
 
 
+class ErrorLog:
+    """Stands for the standard-library logger under gunicorn's: records the levels asked about."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self.asked = []
+
+    def isEnabledFor(self, level):
+        self.asked.append(level)
+        return self.enabled
+
+
 class Worker:
     def __init__(self):
         self.log = Log()
@@ -66,9 +78,11 @@ class HooksTest(unittest.TestCase):
         self.worker = Worker()
         self.calls = []
 
-    def hooks(self, pre=gunicorn_pre_request, post=gunicorn_post_request):
+    def hooks(self, pre=gunicorn_pre_request, post=gunicorn_post_request, gated=None):
+        if gated is None:  # as install() decides: the stand-in Log is not gunicorn's
+            gated = gunicorn_requests._debug_is_gated(self.worker.log)
         return (
-            gunicorn_requests._pre_request(self.window, pre, gunicorn_pre_request),
+            gunicorn_requests._pre_request(self.window, pre, gunicorn_pre_request, gated),
             gunicorn_requests._post_request(self.window, post, gunicorn_post_request),
         )
 
@@ -86,6 +100,17 @@ class HooksTest(unittest.TestCase):
         self.assertEqual(self.counts(), {("GET", "/users/<int:id>", 200): 3})
         self.assertEqual(len(self.window.in_flight), 0)
         self.assertEqual(self.worker.log.lines, ["GET /users/7"] * 3)
+
+    def test_a_gated_debug_line_is_asked_for_first_and_logged_only_when_kept(self):
+        for enabled in (True, False):
+            with self.subTest(enabled=enabled):
+                self.window = web.window("test-gunicorn-%d" % next(_names))
+                self.worker.log = Log()
+                self.worker.log.error_log = ErrorLog(enabled)
+                self.serve(Request(), {middleware.ROUTE_KEY: "/users/<int:id>"}, Response(200), gated=True)
+                self.assertEqual(self.worker.log.error_log.asked, [gunicorn_requests.DEBUG])
+                self.assertEqual(self.worker.log.lines, ["GET /users/7"] if enabled else [])
+                self.assertEqual(self.counts(), {("GET", "/users/<int:id>", 200): 1})
 
     def test_no_response_or_no_status_counts_as_status_0_and_no_route_as_unmatched(self):
         self.serve(Request(), {}, None)  # gunicorn failed before it built the response
