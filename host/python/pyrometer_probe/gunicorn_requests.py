@@ -41,7 +41,8 @@ line to the standard-library logger ``error_log``, which drops it unless
 ``isEnabledFor(DEBUG)``, the inlined hook asks ``isEnabledFor`` first and
 calls ``debug`` only when the line would be kept: the same lines are logged,
 for one call instead of three. Any other logger class (gunicorn's statsd
-logger counts every call) gets its ``debug`` called as gunicorn would.
+logger overrides ``debug``; so may a user's) gets its ``debug`` called as
+gunicorn would.
 
 Any other server, application or worker class (uvicorn's, tornado's,
 ``gevent_pywsgi``, where gevent's server calls the application) keeps
