@@ -112,6 +112,10 @@ class HooksTest(unittest.TestCase):
                 self.assertEqual(self.worker.log.lines, ["GET /users/7"] if enabled else [])
                 self.assertEqual(self.counts(), {("GET", "/users/<int:id>", 200): 1})
 
+    def test_a_logger_that_is_not_gunicorns_over_the_standard_librarys_is_not_gated(self):
+        for log in (None, object(), Log(), Worker()):
+            self.assertFalse(gunicorn_requests._debug_is_gated(log), log)
+
     def test_no_response_or_no_status_counts_as_status_0_and_no_route_as_unmatched(self):
         self.serve(Request(), {}, None)  # gunicorn failed before it built the response
         self.serve(Request(), {}, Response(None))  # the application never started one
